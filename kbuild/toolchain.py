@@ -1,0 +1,159 @@
+"""The environment ``make`` and kconfiglib see, kept identical for both.
+
+The kernel's Kconfig files shell out to the compiler (``$(cc-option,...)``,
+``$(CC_VERSION_TEXT)``), so kconfiglib only reproduces ``make olddefconfig``
+when it sees the same variables the top-level Makefile exports. The same
+function also fixes what breaks ccache hits between runs: locale, build user,
+build host.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from kbuild.errors import InfraError, UserError
+
+# kbuild arch name -> (ARCH for make, SRCARCH, extra variables)
+_ARCHES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "x86_64": ("x86_64", "x86", {}),
+    "um": ("um", "um", {"SUBARCH": "x86", "HEADER_ARCH": "x86"}),
+}
+
+IMAGES = {"x86_64": "bzImage", "um": "linux"}
+IMAGE_PATHS = {"x86_64": "arch/x86/boot/bzImage", "um": "linux"}
+
+
+def known_arches() -> list[str]:
+    return sorted(_ARCHES)
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """The compiler kbuild builds with; ``launcher`` is ccache when present."""
+
+    cc: str = "gcc"
+    ld: str = "ld"
+    launcher: str | None = None
+
+    @property
+    def cc_command(self) -> str:
+        return f"{self.launcher} {self.cc}" if self.launcher else self.cc
+
+
+def detect_toolchain(use_ccache: bool = True) -> Toolchain:
+    cc = shutil.which("gcc")
+    if cc is None:
+        raise InfraError("gcc not found", hint="run scripts/setup (installs build-essential)")
+    launcher = shutil.which("ccache") if use_ccache else None
+    return Toolchain(cc="gcc", ld="ld", launcher="ccache" if launcher else None)
+
+
+@functools.lru_cache(maxsize=8)
+def cc_version_text(cc_command: str) -> str:
+    """What the kernel Makefile exports as CC_VERSION_TEXT (first line of --version, no '#')."""
+    argv = cc_command.split() + ["--version"]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, check=False,
+                             env={**os.environ, "LC_ALL": "C"}).stdout
+    except OSError as e:
+        raise InfraError(f"cannot run {argv[0]}: {e.strerror}") from None
+    first = out.splitlines()[0] if out else ""
+    return first.replace("#", "")
+
+
+def arch_variables(arch: str) -> dict[str, str]:
+    try:
+        make_arch, srcarch, extra = _ARCHES[arch]
+    except KeyError:
+        raise UserError(f"unknown arch {arch!r}",
+                        hint=f"use one of: {', '.join(known_arches())}") from None
+    return {"ARCH": make_arch, "SRCARCH": srcarch, **extra}
+
+
+def make_variables(arch: str, toolchain: Toolchain) -> list[str]:
+    """``VAR=value`` arguments for make (command-line variables beat the Makefile's)."""
+    v = arch_variables(arch)
+    out = [f"ARCH={v['ARCH']}"]
+    if "SUBARCH" in v:
+        out.append(f"SUBARCH={v['SUBARCH']}")
+    out.append(f"CC={toolchain.cc_command}")
+    out.append(f"LD={toolchain.ld}")
+    return out
+
+
+_STABLE = {
+    "LC_ALL": "C",
+    "LANG": "C",
+    "KBUILD_BUILD_USER": "kbuild",
+    "KBUILD_BUILD_HOST": "kbuild",
+}
+
+# Variables that would change compiler flags or paths behind kbuild's back.
+_SCRUB = ("CROSS_COMPILE", "KCFLAGS", "KCPPFLAGS", "KAFLAGS", "KBUILD_OUTPUT",
+          "ARCH", "SUBARCH", "CC", "LD", "O", "V", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+
+
+def base_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env.update(_STABLE)
+    return env
+
+
+def ccache_environment(cache_dir: Path, base_dir: Path) -> dict[str, str]:
+    """ccache settings that let hits survive different build and source dirs."""
+    return {
+        "CCACHE_DIR": str(cache_dir),
+        "CCACHE_BASEDIR": str(base_dir),
+        "CCACHE_NOHASHDIR": "1",
+        "CCACHE_SLOPPINESS": "time_macros,include_file_mtime,include_file_ctime",
+        "CCACHE_MAXSIZE": "5G",
+    }
+
+
+def kernel_version(srctree: Path) -> str:
+    """VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION, read from the top Makefile."""
+    makefile = srctree / "Makefile"
+    try:
+        text = makefile.read_text(errors="replace")[:4096]
+    except OSError as e:
+        raise UserError(f"not a kernel source tree ({e.strerror})", path=makefile) from None
+    fields = {}
+    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
+        m = re.search(rf"^{key}\s*=\s*(\S*)\s*$", text, re.M)
+        fields[key] = m.group(1) if m else ""
+    if not fields["VERSION"]:
+        raise UserError("no VERSION line: not a kernel source tree", path=makefile)
+    ver = fields["VERSION"]
+    if fields["PATCHLEVEL"]:
+        ver += "." + fields["PATCHLEVEL"]
+        if fields["SUBLEVEL"]:
+            ver += "." + fields["SUBLEVEL"]
+    return ver + fields["EXTRAVERSION"]
+
+
+def kconfig_environment(srctree: Path, arch: str, toolchain: Toolchain) -> dict[str, str]:
+    """The variables the kernel Makefile exports to its Kconfig run."""
+    env = base_environment()
+    env.update(arch_variables(arch))
+    env.update({
+        "srctree": str(srctree),
+        "KERNELVERSION": kernel_version(srctree),
+        "CC": toolchain.cc_command,
+        "LD": toolchain.ld,
+        "AR": "ar",
+        "NM": "nm",
+        "OBJCOPY": "objcopy",
+        "PAHOLE": "pahole",
+        "RUSTC": "rustc",
+        "BINDGEN": "bindgen",
+        "CLANG_FLAGS": "",
+        "USERCFLAGS": "",
+        "USERLDFLAGS": "",
+        "CC_VERSION_TEXT": cc_version_text(toolchain.cc_command),
+    })
+    return env
