@@ -332,6 +332,11 @@ def _sources(c: _Checker, data: Any) -> dict[str, Source]:
         where: KeyPath = ("sources", name)
         if not _NAME.match(name):
             c.error(where, f"source name {name!r}: use letters, digits, '.', '_' and '-'")
+        if isinstance(body, dict) and body and all(isinstance(v, dict) for v in body.values()):
+            sub = next(iter(body))
+            c.error(where + (sub,), f"[sources.{name}] holds only sub-tables: a '.' in a table "
+                    "name splits it", f'quote the name: [sources."{name}.{sub}"]')
+            continue
         t = c.table(body, where, _SOURCE_KEYS)
         url = c.string(t, "url", where, required=True) or ""
         sha = (c.string(t, "sha256", where, required=True) or "").lower()
@@ -356,6 +361,11 @@ def _profiles(c: _Checker, data: Any, sources: dict[str, Source], nfs_server: st
         return out
     for name, body in data.items():
         where: KeyPath = ("profiles", name)
+        if isinstance(body, dict) and body and all(isinstance(v, dict) for v in body.values()):
+            sub = next(iter(body))
+            c.error(where + (sub,), f"[profiles.{name}] holds only sub-tables: a '.' in a table "
+                    "name splits it", f'quote the name: [profiles."{name}.{sub}"]')
+            continue
         if not _NAME.match(name):
             c.error(where, f"profile name {name!r}: use letters, digits, '.', '_' and '-'")
         t = c.table(body, where, _PROFILE_KEYS)

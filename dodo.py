@@ -1,0 +1,13 @@
+"""doit entry point: the tasks live in kbuild/tasks.py (run `doit list`)."""
+from kbuild.tasks import (  # noqa: F401
+    DOIT_CONFIG,
+    task_boot,
+    task_build,
+    task_config,
+    task_fetch,
+    task_kernel,
+    task_patch,
+    task_stage,
+    task_unpack,
+    task_verify,
+)

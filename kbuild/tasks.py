@@ -1,0 +1,343 @@
+"""doit task creators: one per pipeline stage, one subtask per source or profile.
+
+Actions are module-level functions with plain arguments (picklable for
+``doit -n``). Each returns True/False; a kbuild error is printed as one
+``error:`` message, never as a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from doit import get_var
+from doit.tools import config_changed
+
+from kbuild import layout
+from kbuild.errors import KbuildError, describe
+from kbuild.site import Site, load_site
+
+KBUILD_DIR = Path(__file__).resolve().parent
+# Bump when a change to kbuild itself must re-run configure/build/stage.
+SCHEMA = "1"
+
+DOIT_CONFIG: dict[str, Any] = {
+    "default_tasks": ["list"] if False else [],
+    "backend": "sqlite3",
+    "dep_file": "artifacts/.doit-kbuild.sqlite3",
+    "verbosity": 1,
+    "action_string_formatting": "new",
+}
+
+
+def _site_path() -> Path:
+    explicit = get_var("site", None) or os.environ.get("KBUILD_SITE")
+    if explicit:
+        return Path(explicit).resolve()
+    from kbuild.site import find_site_file
+
+    return find_site_file()
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> Site:
+    return load_site(Path(path))
+
+
+def site() -> Site:
+    try:
+        return _load(str(_site_path()))
+    except KbuildError as e:
+        print(describe(e), file=sys.stderr)
+        raise SystemExit(e.exit_code) from None
+
+
+def _guard(fn: Callable[..., Any], *args: Any) -> bool:
+    """Run a stage; report kbuild errors as one message and fail the task."""
+    try:
+        fn(*args)
+    except KbuildError as e:
+        print(describe(e), file=sys.stderr)
+        return False
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return False
+    return True
+
+
+def _code_deps(*modules: str) -> list[str]:
+    return [str(KBUILD_DIR / f"{m}.py") for m in modules]
+
+
+# --- actions (module level: picklable) -------------------------------------
+
+
+def act_fetch(site_path: str, name: str) -> bool:
+    from kbuild import pipeline
+    from kbuild.build import ProgressLine
+
+    def run() -> None:
+        s = _load(site_path)
+        progress = ProgressLine(interval=10)
+        pipeline.fetch_source(s, s.sources[name], progress)
+        progress.done()
+
+    return _guard(run)
+
+
+def act_unpack(site_path: str, name: str) -> bool:
+    from kbuild import pipeline
+    from kbuild.build import ProgressLine
+
+    def run() -> None:
+        s = _load(site_path)
+        progress = ProgressLine(interval=30)
+        pipeline.unpack_source(s, s.sources[name], progress)
+        progress.done()
+
+    return _guard(run)
+
+
+def act_patch(site_path: str, profile: str) -> bool:
+    from kbuild import pipeline
+
+    def run() -> None:
+        s = _load(site_path)
+        pipeline.prepare_tree(s, s.profile(profile))
+
+    return _guard(run)
+
+
+def act_config(site_path: str, profile: str) -> bool:
+    from kbuild import pipeline
+
+    def run() -> None:
+        s = _load(site_path)
+        res = pipeline.configure(s, s.profile(profile))
+        state = "written" if res.changed else "unchanged"
+        print(f"config {profile}: {res.requested} requested values all set; "
+              f".config {state} ({res.seconds:.1f} s)", file=sys.stderr)
+
+    return _guard(run)
+
+
+def act_verify(site_path: str, profile: str) -> bool:
+    from kbuild import verify
+
+    def run() -> None:
+        s = _load(site_path)
+        report = verify.verify_profile(s, s.profile(profile))
+        print(verify.render_summary(report), file=sys.stderr)
+        if not report.passed:
+            raise verify.failed_error(report)
+
+    return _guard(run)
+
+
+def act_build(site_path: str, profile: str) -> bool:
+    from kbuild import pipeline
+    from kbuild.build import ProgressLine
+
+    def run() -> None:
+        s = _load(site_path)
+        progress = ProgressLine()
+        try:
+            res = pipeline.build(s, s.profile(profile), progress)
+        finally:
+            progress.done()
+        size = res.image.stat().st_size
+        print(f"build {profile}: {res.image.name} {res.release}, {size / 2**20:.2f} MiB, "
+              f"{res.seconds:.0f} s (log: {res.log})", file=sys.stderr)
+
+    return _guard(run)
+
+
+def act_stage(site_path: str) -> bool:
+    from kbuild import stage
+
+    def run() -> None:
+        s = _load(site_path)
+        report = stage.stage(s)
+        print(f"stage: {report.summary()}", file=sys.stderr)
+
+    return _guard(run)
+
+
+def act_boot(site_path: str, profile: str) -> bool:
+    from kbuild import bootlab
+
+    def run() -> None:
+        s = _load(site_path)
+        result = bootlab.boot_profile(s, s.profile(profile))
+        print(result.summary(), file=sys.stderr)
+
+    return _guard(run)
+
+
+# --- task creators ---------------------------------------------------------
+
+
+def task_fetch() -> Iterator[dict[str, Any]]:
+    """Download a source (http/https/file) into the sha256-keyed cache"""
+    s = site()
+    sp = str(s.path)
+    for name, src in s.sources.items():
+        yield {
+            "name": name,
+            "doc": f"fetch {src.filename} ({src.kind}, sha256 {src.sha256[:12]}…)",
+            "actions": [(act_fetch, (sp, name))],
+            "targets": [str(layout.cached_file(s, src))],
+            "uptodate": [config_changed({"urls": list(src.urls), "sha256": src.sha256})],
+            "clean": True,
+        }
+
+
+def task_unpack() -> Iterator[dict[str, Any]]:
+    """Unpack a kernel source tarball safely (data filter, temp dir + rename)"""
+    s = site()
+    sp = str(s.path)
+    for name, src in s.sources.items():
+        if src.kind != "kernel":
+            continue
+        yield {
+            "name": name,
+            "doc": f"unpack {src.filename} into {layout.pristine_tree(s, src).relative_to(s.root)}",
+            "actions": [(act_unpack, (sp, name))],
+            "file_dep": [str(layout.cached_file(s, src))],
+            "targets": [str(layout.tree_stamp(layout.pristine_tree(s, src)))],
+        }
+
+
+def _tree_stamp(s: Site, profile_name: str) -> str:
+    from kbuild import pipeline
+
+    return str(layout.tree_stamp(pipeline.profile_tree(s, s.profiles[profile_name])))
+
+
+def task_patch() -> Iterator[dict[str, Any]]:
+    """Apply a profile's patch series to a copy of its source tree"""
+    s = site()
+    sp = str(s.path)
+    for name, p in s.profiles.items():
+        if not p.patches:
+            continue
+        from kbuild import patches
+
+        src = s.sources[p.source]
+        series = patches.load_series(s, p.patches)
+        yield {
+            "name": name,
+            "doc": f"apply patches/{p.patches} ({len(series.patches)} patches) for {name}",
+            "actions": [(act_patch, (sp, name))],
+            "file_dep": [str(layout.tree_stamp(layout.pristine_tree(s, src)))]
+                        + [str(f) for f in series.files()],
+            "targets": [_tree_stamp(s, name)],
+        }
+
+
+def task_config() -> Iterator[dict[str, Any]]:
+    """Merge base + fragments with kconfiglib; fail before building if a value did not stick"""
+    from kbuild import pipeline
+
+    s = site()
+    sp = str(s.path)
+    for name, p in s.profiles.items():
+        yield {
+            "name": name,
+            "doc": f"configure {name}: {p.base} + {len(p.fragments)} fragments ({p.arch})",
+            "actions": [(act_config, (sp, name))],
+            "file_dep": [_tree_stamp(s, name)] + [str(s.fragment_path(f)) for f in p.fragments]
+                        + _code_deps("kconfig", "configfile", "toolchain"),
+            "targets": [str(layout.config_path(s, p))],
+            "uptodate": [config_changed({"schema": SCHEMA, "base": p.base, "arch": p.arch,
+                                         "fragments": list(p.fragments),
+                                         "digest": pipeline.fragments_digest(s, p)})],
+        }
+
+
+def task_verify() -> Iterator[dict[str, Any]]:
+    """Check a profile's .config against the root-over-NFS rules and its boot entry"""
+    s = site()
+    sp = str(s.path)
+    rules = sorted(str(p) for p in (KBUILD_DIR / "rules").glob("*.toml"))
+    for name, p in s.profiles.items():
+        yield {
+            "name": name,
+            "doc": f"verify {name}'s .config: NFS root, IP autoconfig, NIC, console",
+            "actions": [(act_verify, (sp, name))],
+            "file_dep": [str(layout.config_path(s, p))] + rules + _code_deps("verify", "rules"),
+            "uptodate": [config_changed({"schema": SCHEMA, "args": p.kernel_args(),
+                                         "nics": list(p.nics), "xen": bool(p.xen)})],
+        }
+
+
+def task_build() -> Iterator[dict[str, Any]]:
+    """Build the kernel image out of tree (make O=…, ccache, log in artifacts/logs)"""
+    from kbuild import toolchain
+
+    s = site()
+    sp = str(s.path)
+    for name, p in s.profiles.items():
+        bdir = layout.build_dir(s, p)
+        yield {
+            "name": name,
+            "doc": f"build {name}'s {p.image} in {bdir.relative_to(s.root)}",
+            "actions": [(act_build, (sp, name))],
+            "file_dep": [str(layout.config_path(s, p)), _tree_stamp(s, name)],
+            "task_dep": [f"verify:{name}"],
+            "targets": [str(bdir / toolchain.IMAGE_PATHS[p.arch]), str(layout.build_record(s, p))],
+            "uptodate": [config_changed({"schema": SCHEMA, "arch": p.arch})],
+        }
+
+
+def task_stage() -> Iterator[dict[str, Any]]:
+    """Publish the built kernels and boot entries into artifacts/tftpboot"""
+    from kbuild import stage as stage_mod
+
+    s = site()
+    sp = str(s.path)
+    records = {n: str(layout.build_record(s, p)) for n, p in s.profiles.items()}
+    for name in s.profiles:
+        deps = [records[name]] + [r for n, r in records.items() if n != name and Path(r).is_file()]
+        yield {
+            "name": name,
+            "doc": f"stage {name} (and every other built profile) into "
+                   f"{layout.stage_dir(s).relative_to(s.root)}",
+            "actions": [(act_stage, (sp,))],
+            "file_dep": deps + _code_deps("stage", "publish", "bootloaders")
+                        + [str(f) for f in sorted((KBUILD_DIR / "bootcfg").glob("*.py"))],
+            "task_dep": [f"build:{name}"],
+            "targets": [str(layout.stage_dir(s) / "kbuild-manifest.json")],
+            "uptodate": [config_changed({"schema": SCHEMA, "site": stage_mod.site_digest(s)})],
+        }
+
+
+def task_kernel() -> Iterator[dict[str, Any]]:
+    """Everything for one profile: fetch, unpack, configure, verify, build, stage"""
+    s = site()
+    for name, p in s.profiles.items():
+        yield {
+            "name": name,
+            "doc": f"{p.description or name} ({p.arch}, {p.image})",
+            "actions": None,
+            "task_dep": [f"stage:{name}"],
+        }
+
+
+def task_boot() -> Iterator[dict[str, Any]]:
+    """Boot the staged profile for real (QEMU PXE or UML) and wait for init's marker"""
+    s = site()
+    sp = str(s.path)
+    for name, p in s.profiles.items():
+        how = "UML in a network namespace" if p.arch == "um" else "QEMU PXE (TCG)"
+        yield {
+            "name": name,
+            "doc": f"boot {name} with root over NFS via {how}",
+            "actions": [(act_boot, (sp, name))],
+            "task_dep": [f"kernel:{name}"],
+            "uptodate": [False],
+            "verbosity": 2,
+        }
