@@ -1,0 +1,72 @@
+"""The ``kbuild`` command: a thin dispatcher over the library.
+
+Each subcommand lives in ``kbuild/cmd_<name>.py`` with ``add_arguments`` and
+``run``. This module is the only place that turns kbuild errors into messages
+and exit codes: 0 success, 1 failed requirements or a failed operation,
+2 bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+
+from kbuild import __version__
+from kbuild.errors import KbuildError, describe
+
+COMMANDS = {
+    "verify": ("cmd_verify", "check a kernel .config against the root-over-NFS requirements"),
+    "publish": ("cmd_publish", "write the TFTP tree (boot loaders, kernels, entries) atomically"),
+    "rollback": ("cmd_publish", "restore the previous published generation"),
+    "explain-boot": ("cmd_explain", "show which PXELINUX file a client loads and what it boots"),
+    "pin": ("cmd_site", "recompute the sha256 pin of a source in kbuild.toml"),
+    "check-site": ("cmd_site", "validate kbuild.toml and print a summary"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kbuild",
+        description="Build kernels and boot chains for diskless machines with root over NFS. "
+                    "Pipeline tasks run through doit: `doit list`.")
+    parser.add_argument("--version", action="version", version=f"kbuild {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod = importlib.import_module(f"kbuild.{module}")
+        adder = getattr(mod, f"add_{name.replace('-', '_')}_arguments", None) or mod.add_arguments
+        adder(p)
+        p.set_defaults(_module=module, _name=name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    mod = importlib.import_module(f"kbuild.{args._module}")
+    runner = getattr(mod, f"run_{args._name.replace('-', '_')}", None) or mod.run
+    try:
+        code: int = runner(args)
+        return code
+    except KbuildError as e:
+        print(describe(e), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # a bug in kbuild: say so in one line, details on request
+        if os.environ.get("KBUILD_DEBUG"):
+            traceback.print_exc()
+        print(f"error: internal error: {type(e).__name__}: {e}\n"
+              "  fix: this is a bug in kbuild; rerun with KBUILD_DEBUG=1 and report the output",
+              file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
