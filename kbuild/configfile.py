@@ -15,6 +15,10 @@ from kbuild.errors import Diagnostic, UserError
 _SET = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*?)\s*$")
 _UNSET = re.compile(r"^#\s*CONFIG_([A-Za-z0-9_]+) is not set\s*$")
 _HEADER = re.compile(r"^#\s*Linux/(\S+)\s+(\S+)\s+Kernel Configuration\s*$")
+# Before Linux 2.6.37 the header said "# Linux kernel version: 2.6.32" (no arch).
+_OLD_HEADER = re.compile(r"^#\s*Linux kernel version:\s*(\S+)\s*$")
+_GENERATED = "Automatically generated"
+_TRISTATE = frozenset(("y", "m", "n"))
 _INT = re.compile(r"^-?[0-9]+$")
 _HEX = re.compile(r"^0[xX][0-9a-fA-F]+$")
 _NAME_IN_GARBAGE = re.compile(r"CONFIG_([A-Za-z0-9_]+)")
@@ -48,6 +52,7 @@ class ConfigFile:
     header_arch: str | None = None
     header_version: str | None = None
     line_count: int = 0
+    generated: bool = False   # carries the "Automatically generated file" banner
 
     def values(self) -> dict[str, Assignment]:
         """The last assignment of each symbol (later lines win, as in Kconfig)."""
@@ -116,45 +121,158 @@ def _classify(raw: str) -> tuple[str, str] | None:
     return None
 
 
-def parse_text(text: str, path: str) -> ConfigFile:
-    """Parse Kconfig assignments from text; never raises on bad content."""
-    cfg = ConfigFile(path=path)
-    lines = text.splitlines()
-    cfg.line_count = len(lines)
-    for lineno, line in enumerate(lines, 1):
+# One parsed line: (name, value, kind, line number).
+_Entry = tuple[str, str, str, int]
+
+
+@dataclass
+class _Scan:
+    entries: list[_Entry]
+    diagnostics: list[Diagnostic]
+    header_arch: str | None
+    header_version: str | None
+    line_count: int
+    generated: bool
+
+
+# Every line as one match (MULTILINE): the two shapes that make up most of a
+# .config are taken apart by the regex engine; anything else goes through
+# the per-line parser. Only valid when lines end in "\n" alone (see _ODD_BREAKS).
+_FAST_LINE = re.compile(
+    r"^(?:CONFIG_([A-Za-z0-9_]+)=([ymn])|# CONFIG_([A-Za-z0-9_]+) is not set|(.*))$", re.M)
+# Line boundaries str.splitlines() knows besides "\n".
+_ODD_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _scan(text: str, path: str) -> _Scan:
+    """The one line parser behind :func:`parse_text` and :func:`parse_values`.
+
+    Plain tuples, not :class:`Assignment` objects: verify reads 10,000-line
+    distro configs and must stay within a few milliseconds.
+    """
+    entries: list[_Entry] = []
+    diagnostics: list[Diagnostic] = []
+    append = entries.append
+    set_match = _SET.match
+    unset_match = _UNSET.match
+    header: list[str | None] = [None, None]
+    generated = False
+
+    def other(line: str, lineno: int) -> None:
+        nonlocal generated
         stripped = line.strip()
         if not stripped:
-            continue
-        if stripped.startswith("#"):
-            m = _UNSET.match(stripped)
+            return
+        if stripped[0] == "#":
+            m = unset_match(stripped)
             if m:
-                cfg.assignments.append(Assignment(m.group(1), "n", "tristate", path, lineno))
-                continue
-            h = _HEADER.match(stripped)
-            if h and cfg.header_arch is None:
-                cfg.header_arch, cfg.header_version = h.group(1), h.group(2)
-            continue
-        m = _SET.match(stripped)
+                append((m.group(1), "n", "tristate", lineno))
+                return
+            if header[1] is None:
+                h = _HEADER.match(stripped)
+                if h:
+                    header[0], header[1] = h.group(1), h.group(2)
+                else:
+                    o = _OLD_HEADER.match(stripped)
+                    if o:
+                        header[1] = o.group(1)
+            if not generated and _GENERATED in stripped:
+                generated = True
+            return
+        m = set_match(stripped)
         if not m:
-            cfg.diagnostics.append(_garbage(path, lineno, stripped))
-            continue
+            diagnostics.append(_garbage(path, lineno, stripped))
+            return
         name, raw = m.group(1), m.group(2)
+        if raw in _TRISTATE:
+            append((name, raw, "tristate", lineno))
+            return
         if raw == "":
-            cfg.diagnostics.append(Diagnostic(
+            diagnostics.append(Diagnostic(
                 path, lineno, "error", f"CONFIG_{name} has an empty value",
                 f"write '# CONFIG_{name} is not set' to unset it, or give a value"))
-            continue
+            return
         classified = _classify(raw)
         if classified is None:
-            cfg.diagnostics.append(Diagnostic(
+            diagnostics.append(Diagnostic(
                 path, lineno, "error",
                 f"CONFIG_{name}={_shorten(raw)}: value is not y, m, n, a number, "
                 "a 0x hex number or a double-quoted string",
                 "quote strings (\"...\") and put comments on their own line"))
-            continue
+            return
         value, kind = classified
-        cfg.assignments.append(Assignment(name, value, kind, path, lineno))
+        append((name, value, kind, lineno))
+
+    if _ODD_BREAKS.search(text) is None:
+        rows = _FAST_LINE.findall(text)
+        # findall yields one row per line, plus one for the empty rest after a final "\n"
+        line_count = len(rows) - 1 if text.endswith("\n") else len(rows)
+        if not text:
+            line_count = 0
+        for lineno, (name, value, unset, rest) in enumerate(rows, 1):
+            if name:
+                append((name, value, "tristate", lineno))
+            elif unset:
+                append((unset, "n", "tristate", lineno))
+            elif rest:
+                other(rest, lineno)
+    else:
+        lines = text.splitlines()
+        line_count = len(lines)
+        for lineno, line in enumerate(lines, 1):
+            other(line, lineno)
+    return _Scan(entries, diagnostics, header[0], header[1], line_count, generated)
+
+
+def parse_text(text: str, path: str) -> ConfigFile:
+    """Parse Kconfig assignments from text; never raises on bad content."""
+    scan = _scan(text, path)
+    cfg = ConfigFile(path=path, diagnostics=scan.diagnostics, header_arch=scan.header_arch,
+                     header_version=scan.header_version, line_count=scan.line_count,
+                     generated=scan.generated)
+    cfg.assignments = [Assignment(name, value, kind, path, line)
+                       for name, value, kind, line in scan.entries]
     return cfg
+
+
+@dataclass
+class ConfigValues:
+    """The effective values of a config file, for checking (not for rewriting).
+
+    ``values`` maps a symbol (no ``CONFIG_`` prefix) to (value, kind, line) of
+    its last assignment, as Kconfig reads it: later lines win.
+    """
+
+    path: str
+    values: dict[str, tuple[str, str, int]]
+    diagnostics: list[Diagnostic]
+    header_arch: str | None = None
+    header_version: str | None = None
+    line_count: int = 0
+    assignment_count: int = 0
+    generated: bool = False
+
+    def value(self, name: str) -> str | None:
+        entry = self.values.get(name)
+        return entry[0] if entry is not None else None
+
+    def line(self, name: str) -> int | None:
+        entry = self.values.get(name)
+        return entry[2] if entry is not None else None
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+
+def parse_values(text: str, path: str) -> ConfigValues:
+    """Like :func:`parse_text`, but only the effective value of each symbol."""
+    scan = _scan(text, path)
+    values = {name: (value, kind, line) for name, value, kind, line in scan.entries}
+    return ConfigValues(path=path, values=values, diagnostics=scan.diagnostics,
+                        header_arch=scan.header_arch, header_version=scan.header_version,
+                        line_count=scan.line_count, assignment_count=len(scan.entries),
+                        generated=scan.generated)
 
 
 def _shorten(text: str, limit: int = 60) -> str:
@@ -172,8 +290,37 @@ def _garbage(path: str, lineno: int, stripped: str) -> Diagnostic:
     return Diagnostic(path, lineno, "error", f"not a Kconfig assignment: {_shorten(stripped)!r}", hint)
 
 
-def read_config(path: str | Path, display: str | None = None) -> ConfigFile:
-    """Read a config or fragment file. Unreadable or binary files raise UserError."""
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"BZh", "bz2"),
+)
+
+
+def _decompress(data: bytes, shown: str) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    for magic, kind in _COMPRESSED:
+        if data.startswith(magic):
+            try:
+                if kind == "gzip":
+                    return gzip.decompress(data)
+                if kind == "xz":
+                    return lzma.decompress(data)
+                return bz2.decompress(data)
+            except (OSError, EOFError, lzma.LZMAError, ValueError) as e:
+                raise UserError(f"corrupt {kind} file: {e}", path=shown) from None
+    return data
+
+
+def read_text(path: str | Path, display: str | None = None, decompress: bool = False) -> str:
+    """A config file's text. Unreadable or binary files raise UserError.
+
+    With ``decompress``, gzip (``/proc/config.gz``), xz and bzip2 files are
+    read transparently, so distro configs can be checked as shipped.
+    """
     p = Path(path)
     shown = display or str(path)
     try:
@@ -184,8 +331,21 @@ def read_config(path: str | Path, display: str | None = None) -> ConfigFile:
         raise UserError("is a directory, not a config file", path=shown) from None
     except OSError as e:
         raise UserError(f"cannot read: {e.strerror}", path=shown) from None
+    if decompress:
+        data = _decompress(data, shown)
     if b"\0" in data[:65536]:
         raise UserError("binary file, not a Kconfig text file", path=shown,
                         hint="pass a .config or a fragment (for /proc/config.gz, gunzip it first)")
-    text = data.decode("utf-8", errors="replace")
-    return parse_text(text, shown)
+    return data.decode("utf-8", errors="replace")
+
+
+def read_config(path: str | Path, display: str | None = None) -> ConfigFile:
+    """Read a config or fragment file. Unreadable or binary files raise UserError."""
+    shown = display or str(path)
+    return parse_text(read_text(path, shown), shown)
+
+
+def read_values(path: str | Path, display: str | None = None) -> ConfigValues:
+    """Read a config (plain, gzip, xz or bzip2) for checking; see :func:`parse_values`."""
+    shown = display or str(path)
+    return parse_values(read_text(path, shown, decompress=True), shown)

@@ -25,6 +25,8 @@ from kbuild.errors import InfraError, UserError
 from kbuild.fsutil import atomic_write_text, exclusive_lock
 
 CHUNK = 1 << 20
+# Small network reads: a dropped connection loses at most one unfinished read.
+NET_CHUNK = 1 << 16
 Progress = Callable[[str], None]
 
 
@@ -135,7 +137,7 @@ def _download(url: str, part: Path, policy: FetchPolicy, progress: Progress | No
                 got = have
                 started = time.monotonic()
                 with open(part, mode) as f:
-                    for block in r.iter_content(CHUNK):
+                    for block in r.iter_content(NET_CHUNK):
                         f.write(block)
                         got += len(block)
                         if progress:

@@ -51,7 +51,7 @@ class KeyLines:
                     in_multiline = None
                 continue
             if depth > 0:
-                depth += _bracket_delta(line)
+                depth = max(0, depth + _bracket_delta(line))
                 continue
             m = _ARRAY_TABLE.match(line)
             if m:
@@ -76,7 +76,7 @@ class KeyLines:
                     if rest.count(quote) == 1:
                         in_multiline = quote
                 if not in_multiline:
-                    depth = _bracket_delta(rest)
+                    depth = max(0, _bracket_delta(rest))
 
     def line(self, path: KeyPath) -> int | None:
         """Line of ``path``, or of its nearest known ancestor."""
@@ -109,4 +109,4 @@ def _bracket_delta(text: str) -> int:
         elif ch in "]}":
             depth -= 1
         i += 1
-    return max(depth, 0)
+    return depth
