@@ -102,11 +102,21 @@ def act_unpack(site_path: str, name: str) -> bool:
 
 
 def act_patch(site_path: str, profile: str) -> bool:
-    from kbuild import pipeline
+    from kbuild import layout as lay
+    from kbuild import patches
 
     def run() -> None:
         s = _load(site_path)
-        pipeline.prepare_tree(s, s.profile(profile))
+        p = s.profile(profile)
+        src = s.sources[p.source]
+        assert p.patches is not None
+        report = patches.apply_series(s, src, lay.pristine_tree(s, src), p.patches)
+        note = f"patches/{p.patches}: {len(report.applied)} applied to {report.kernelversion}"
+        if report.skipped:
+            note += f", {len(report.skipped)} outside their version range ({', '.join(report.skipped)})"
+        if not report.applied:
+            note += "; warning: no patch of this series applies to this kernel"
+        print(note, file=sys.stderr)
 
     return _guard(run)
 
