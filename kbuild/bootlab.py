@@ -148,7 +148,7 @@ def _evidence(console: Path) -> list[str]:
             if "kbuild-lab: " in line]
 
 
-def prepare_root(site: Site, profile: Profile, workloads: dict[str, str] | None = None) -> tuple[Path, str]:
+def prepare_root(site: Site, profile: Profile, workloads: dict[str, bytes] | None = None) -> tuple[Path, str]:
     root = rootfs.build_root(layout.nfs_root_dir(site, profile) / "root")
     rootfs.set_workloads(root, workloads or {})
     return root, rootfs.new_token(root)

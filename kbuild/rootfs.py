@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from kbuild.errors import InfraError
-from kbuild.fsutil import atomic_write_text, write_text_if_changed
+from kbuild.fsutil import atomic_write_bytes, atomic_write_text, write_text_if_changed
 
 BUSYBOX = Path("/bin/busybox")
 MARKER = "KBUILD-MARKER"
@@ -83,12 +83,15 @@ def new_token(root: Path) -> str:
     return token
 
 
-def set_workloads(root: Path, scripts: dict[str, str]) -> None:
-    """Put exactly these scripts into /lab of the root (others are removed)."""
+def set_workloads(root: Path, files: dict[str, bytes]) -> None:
+    """Put exactly these files into /lab of the root (others are removed);
+    init runs every /lab/*.sh and reports PASS or FAIL for each."""
     lab = root / "lab"
     lab.mkdir(exist_ok=True)
     for old in lab.iterdir():
-        if old.name not in scripts:
+        if old.name not in files:
             old.unlink()
-    for name, text in scripts.items():
-        write_text_if_changed(lab / name, text, mode=0o755)
+    for name, data in files.items():
+        p = lab / name
+        if not p.is_file() or p.read_bytes() != data:
+            atomic_write_bytes(p, data, mode=0o755)

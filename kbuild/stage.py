@@ -55,28 +55,84 @@ def _meta(b: BuiltProfile) -> dict[str, str]:
             "source_sha256": str(r["source_sha256"]), "patches": str(r.get("patches") or "")}
 
 
+def _default_label(entries: list[BootEntry]) -> str | None:
+    labels = [e.label for e in entries]
+    return "nfsroot" if "nfsroot" in labels else (labels[0] if labels else None)
+
+
 def tree_files(site: Site) -> tuple[list[TreeFile], list[BootEntry]]:
     """Every file of the TFTP tree for the current builds, and the profile entries."""
+    from kbuild.bootcfg import grub, grub_legacy, ipxe, multiboot, uml
     from kbuild.publish import TreeFile
 
-    built = built_profiles(site)
     files: list[TreeFile] = []
     entries: list[BootEntry] = []
-    for b in built:
+    by_loader: dict[str, list[BootEntry]] = {ld: [] for ld in ("pxelinux", "grub2", "grub-legacy", "ipxe")}
+    plain_hypervisor: dict[str, str] = {}
+    for b in built_profiles(site):
         p = b.profile
+        meta = _meta(b)
         if p.arch == "um":
+            binary = f"images/{p.name}/linux-{b.release}"
+            files.append(TreeFile(binary, source=b.image, mode=0o755, role="payload", meta=meta))
+            files.append(TreeFile(f"uml/{p.name}.sh", data=uml.launch_script(p, binary).encode(),
+                                  mode=0o755, role="entry", meta={"profile": p.name}))
             continue
-        files.append(TreeFile(kernel_relpath(p, b.release), source=b.image, role="payload",
-                              meta=_meta(b)))
-        entries.append(make_entry(p, b.release))
-    if entries:
-        default = "nfsroot" if any(e.label == "nfsroot" for e in entries) else entries[0].label
-        for name in pxelinux.needed_files(entries, menu=True):
-            files.append(TreeFile(name, source=bootloaders.locate(name), role="payload",
-                                  meta={"origin": str(bootloaders.locate(name))}))
+        files.append(TreeFile(kernel_relpath(p, b.release), source=b.image, role="payload", meta=meta))
+        hyp_name = None
+        mb2 = False
+        if p.xen:
+            hsrc = site.sources[p.xen.hypervisor]
+            cached = pipeline.fetch_source(site, hsrc)
+            info = multiboot.inspect(cached)
+            if not (info.multiboot1 or info.multiboot2):
+                raise UserError(f"{hsrc.filename} has no multiboot header: not a Xen hypervisor",
+                                path=cached)
+            mb2 = info.multiboot2
+            hyp_name = hsrc.filename
+            hmeta = {"profile": p.name, "source": hsrc.name, "source_sha256": hsrc.sha256,
+                     "role": "hypervisor"}
+            files.append(TreeFile(f"images/{p.name}/{hyp_name}", source=cached, role="payload",
+                                  meta=hmeta))
+            if "ipxe" in p.loaders and info.compressed:
+                plain = hyp_name.removesuffix(".gz")
+                plain_hypervisor[p.name] = f"images/{p.name}/{plain}"
+                files.append(TreeFile(plain_hypervisor[p.name], data=multiboot.decompress(cached),
+                                      role="payload", meta={**hmeta, "decompressed": "yes"}))
+        e = make_entry(p, b.release, hypervisor_file=hyp_name, multiboot2=mb2)
+        entries.append(e)
+        for ld in p.loaders:
+            by_loader[ld].append(e)
+
+    if by_loader["pxelinux"]:
+        pe = by_loader["pxelinux"]
+        for name in pxelinux.needed_files(pe, menu=True):
+            files.append(_loader_file(name))
         files.append(TreeFile("pxelinux.cfg/default",
-                              data=pxelinux.menu_config(entries, default).encode(), role="entry"))
+                              data=pxelinux.menu_config(pe, _default_label(pe)).encode()))
+    if by_loader["grub2"]:
+        ge = by_loader["grub2"]
+        files.append(TreeFile("grub/grub.cfg", data=grub.menu_config(ge, _default_label(ge)).encode()))
+    if by_loader["grub-legacy"]:
+        le = by_loader["grub-legacy"]
+        files.append(TreeFile("grub/menu.lst",
+                              data=grub_legacy.menu_config(le, _default_label(le)).encode()))
+    if by_loader["ipxe"]:
+        ie = by_loader["ipxe"]
+        files.append(_loader_file("undionly.kpxe"))
+        files.append(TreeFile("ipxe/default.ipxe", data=ipxe.menu_script(ie, _default_label(ie)).encode()))
+        for e in ie:
+            files.append(TreeFile(f"ipxe/{e.label}.ipxe",
+                                  data=ipxe.script(e, plain_hypervisor.get(e.profile),
+                                                    f"tftp://{site.boot_server}").encode()))
     return files, entries
+
+
+def _loader_file(name: str) -> TreeFile:
+    from kbuild.publish import TreeFile
+
+    path = bootloaders.locate(name)
+    return TreeFile(name, source=path, role="payload", meta={"origin": str(path)})
 
 
 def stage(site: Site, target: Path | None = None, dry_run: bool = False) -> PublishReport:
