@@ -241,7 +241,7 @@ def _check_relpath(rel: object) -> tuple[str, ...]:
     for part in parts:
         if part in ("", ".", ".."):
             raise bad("empty, '.' and '..' components are not allowed")
-        if len(os.fsencode(part)) > _MAX_NAME:
+        if len(part) > _MAX_NAME // 4 and len(os.fsencode(part)) > _MAX_NAME:
             raise bad(f"component {part[:20]!r}... is longer than {_MAX_NAME} bytes")
         if _TMP_RE.match(part):
             raise bad("the name looks like a kbuild temporary file")
@@ -288,6 +288,7 @@ class _Tree:
         self.target = target
         self.root_fd = root_fd
         self._fds: OrderedDict[tuple[str, ...], int] = OrderedDict()
+        self.objects_fd = -1     # set by the publisher, which holds the store lock
 
     @classmethod
     @contextlib.contextmanager
@@ -351,8 +352,13 @@ class _Tree:
     def sha256(self, parts: tuple[str, ...]) -> str:
         fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
                      dir_fd=self.dir_fd(parts[:-1]))
-        with os.fdopen(fd, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        try:
+            h = hashlib.sha256()
+            while block := os.read(fd, _CHUNK):
+                h.update(block)
+            return h.hexdigest()
+        finally:
+            os.close(fd)
 
     def forget(self, parts: tuple[str, ...]) -> None:
         fd = self._fds.pop(parts, None)
@@ -471,19 +477,12 @@ def _plan(wanted: list[_Want], tree: _Tree, live: dict[str, Any] | None, target:
     writes: list[_Want] = []
     keeps: list[_Want] = []
     for w in sorted(wanted, key=lambda w: (order[w.role], w.relpath)):
-        w.digest()
-        st = tree.lstat(w.parts)
-        if st is None:
-            writes.append(w)
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            raise _in_the_way(tree.path(w.parts), st, "a regular file")
-        if w.relpath not in owned:
-            raise UserError(f"{w.relpath} already exists and kbuild did not write it, so it will "
-                            "not overwrite it", path=tree.path(w.parts),
-                            hint="move the file away (or stop publishing it) and run again")
-        same = st.st_size == w.size and tree.sha256(w.parts) == w.sha
-        (keeps if same and stat.S_IMODE(st.st_mode) == w.mode else writes).append(w)
+        try:
+            (keeps if _up_to_date(w, tree, owned) else writes).append(w)
+        except OSError as exc:
+            from_source = w.source is not None and os.fsdecode(exc.filename or "") == str(w.source)
+            where = w.source if from_source and w.source else tree.path(w.parts)
+            raise _os_error(exc, where, "reading", target) from exc
 
     wanted_rels = {w.relpath for w in wanted}
     removes = []
@@ -504,6 +503,22 @@ def _plan(wanted: list[_Want], tree: _Tree, live: dict[str, Any] | None, target:
         generation = max([generation, *generations(target)]) + 1
     return _Plan(live, generation, writes, keeps, removes, owned_dirs, new_dirs, needed_dirs,
                  files, changed)
+
+
+def _up_to_date(w: _Want, tree: _Tree, owned: Mapping[str, str]) -> bool:
+    """True if ``w`` is already on disk with the right content and mode; refuses foreign files."""
+    w.digest()
+    st = tree.lstat(w.parts)
+    if st is None:
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        raise _in_the_way(tree.path(w.parts), st, "a regular file")
+    if w.relpath not in owned:
+        raise UserError(f"{w.relpath} already exists and kbuild did not write it, so it will "
+                        "not overwrite it", path=tree.path(w.parts),
+                        hint="move the file away (or stop publishing it) and run again")
+    return (st.st_size == w.size and stat.S_IMODE(st.st_mode) == w.mode
+            and tree.sha256(w.parts) == w.sha)
 
 
 def _exists(tree: _Tree, parts: tuple[str, ...]) -> bool:
@@ -534,7 +549,8 @@ def _locked(target: Path) -> Iterator[None]:
 
 def _publish_locked(wanted: list[_Want], target: Path, live: dict[str, Any] | None, keep: int,
                     durable: bool, previous: int | None, restored_from: int | None) -> PublishReport:
-    with _Tree.open(target) as tree:
+    with _Tree.open(target) as tree, _open_dir(_store(target) / "objects") as objects_fd:
+        tree.objects_fd = objects_fd
         _clean_stale_temps(tree, live, target)
         plan = _plan(wanted, tree, live, target)
         if not plan.changed:
@@ -544,13 +560,13 @@ def _publish_locked(wanted: list[_Want], target: Path, live: dict[str, Any] | No
                                         "files": {}, "dirs": []}
         base["pending"] = {
             "generation": plan.generation, "started": _now(),
-            "write": {w.relpath: w.entry() for w in plan.writes},
+            "write": {w.relpath: {"sha256": w.sha, "role": w.role} for w in plan.writes},
             "remove": {"/".join(p): role for p, role, _ in plan.removes},
             # Directories only the interrupted run knew about stay on record too.
             "dirs": sorted({"/".join(d) for d in plan.new_dirs}
                            | ({"/".join(d) for d in plan.owned_dirs} - set(base["dirs"]))),
         }
-        _write_doc(target / MANIFEST_NAME, base, tree, durable)
+        _write_doc(target / MANIFEST_NAME, _render(base), tree)
 
         created: list[tuple[str, ...]] = []
         for role in ROLES:
@@ -565,15 +581,16 @@ def _publish_locked(wanted: list[_Want], target: Path, live: dict[str, Any] | No
         dirs = _remove(tree, plan, created)
 
         _ensure_objects(tree, plan.keeps, target, durable)
-        _fsync_dir(_store(target) / "objects")
+        os.fsync(objects_fd)
         doc = {"format": FORMAT, "generation": plan.generation, "previous": previous,
                "created": _now(), "keep": keep, "files": plan.files,
                "dirs": sorted("/".join(d) for d in dirs)}
         if restored_from is not None:
             doc["restored_from"] = restored_from
-        _write_doc(_store(target) / "generations" / f"{plan.generation}.json", doc, None, False)
+        text = _render(doc)
+        _write_doc(_store(target) / "generations" / f"{plan.generation}.json", text, None)
         _fsync_dir(_store(target) / "generations")
-        _write_doc(target / MANIFEST_NAME, doc, tree, durable)
+        _write_doc(target / MANIFEST_NAME, text, tree)
         _collect_garbage(target, doc, keep)
         return plan.report(target, dry_run=False, restored_from=restored_from)
 
@@ -585,7 +602,7 @@ def _replace(tree: _Tree, w: _Want, target: Path, durable: bool) -> None:
     with _errors_at(tree.path(w.parts), "writing", target):
         tmp = _write_temp(fd, name, w, durable)
         try:
-            _store_object(fd, tmp, w.sha, target, durable)
+            _store_object(tree, fd, tmp, w.sha, durable)
             os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -607,21 +624,22 @@ def _write_temp(dir_fd: int, name: str, w: _Want, durable: bool) -> str:
         except FileExistsError:
             continue
     try:
-        with os.fdopen(fd, "wb") as out:
+        try:
             h = hashlib.sha256()
             if w.data is not None:
-                out.write(w.data)
+                _write_all(fd, w.data)
                 h.update(w.data)
             else:
                 assert w.source is not None
-                with open(w.source, "rb") as src:
+                with open(w.source, "rb", buffering=0) as src:
                     while block := src.read(_CHUNK):
-                        out.write(block)
+                        _write_all(fd, block)
                         h.update(block)
-            out.flush()
-            os.fchmod(out.fileno(), w.mode)
+            os.fchmod(fd, w.mode)
             if durable:
-                os.fsync(out.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         if h.hexdigest() != w.sha:
             # The manifest must describe what is on disk, not what was there a moment ago.
             raise InfraError(f"{w.relpath} changed while it was being published", path=w.source,
@@ -633,11 +651,16 @@ def _write_temp(dir_fd: int, name: str, w: _Want, durable: bool) -> str:
     return tmp
 
 
-def _store_object(dir_fd: int, name: str, sha: str, target: Path, durable: bool) -> None:
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _store_object(tree: _Tree, dir_fd: int, name: str, sha: str, durable: bool) -> None:
     """Keep the content of ``name`` under objects/<sha> (a hard link, else a copy)."""
-    objects = _store(target) / "objects"
     try:
-        os.link(name, objects / sha, src_dir_fd=dir_fd, follow_symlinks=False)
+        os.link(name, sha, src_dir_fd=dir_fd, dst_dir_fd=tree.objects_fd, follow_symlinks=False)
         return
     except FileExistsError:
         return
@@ -645,7 +668,7 @@ def _store_object(dir_fd: int, name: str, sha: str, target: Path, durable: bool)
         if exc.errno not in _LINK_UNSUPPORTED:
             raise
     src_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    tmp = _store(target) / "tmp" / f"{sha}.{secrets.token_hex(4)}"
+    tmp = _store(tree.target) / "tmp" / f"{sha}.{secrets.token_hex(4)}"
     try:
         with os.fdopen(src_fd, "rb") as src, open(tmp, "xb") as out:
             while block := src.read(_CHUNK):
@@ -653,7 +676,7 @@ def _store_object(dir_fd: int, name: str, sha: str, target: Path, durable: bool)
             out.flush()
             if durable:
                 os.fsync(out.fileno())
-        os.replace(tmp, objects / sha)
+        os.replace(tmp, sha, dst_dir_fd=tree.objects_fd)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -661,13 +684,14 @@ def _store_object(dir_fd: int, name: str, sha: str, target: Path, durable: bool)
 
 def _ensure_objects(tree: _Tree, keeps: list[_Want], target: Path, durable: bool) -> None:
     # Normally already stored; this refills a store someone deleted so rollback works.
-    objects = _store(target) / "objects"
+    stored = set(os.listdir(tree.objects_fd))
     for w in keeps:
-        if not (objects / w.sha).exists():
+        if w.sha not in stored:
             fd = tree.dir_fd(w.parts[:-1])
             assert fd is not None
             with _errors_at(tree.path(w.parts), "storing", target):
-                _store_object(fd, w.parts[-1], w.sha, target, durable)
+                _store_object(tree, fd, w.parts[-1], w.sha, durable)
+            stored.add(w.sha)
 
 
 def _remove(tree: _Tree, plan: _Plan, created: list[tuple[str, ...]]) -> set[tuple[str, ...]]:
@@ -709,12 +733,18 @@ def _sync_dirs(tree: _Tree, dirs: set[tuple[str, ...]]) -> None:
             os.fsync(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+@contextlib.contextmanager
+def _open_dir(path: Path) -> Iterator[int]:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        os.fsync(fd)
+        yield fd
     finally:
         os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    with _open_dir(path) as fd:
+        os.fsync(fd)
 
 
 def _clean_stale_temps(tree: _Tree, live: dict[str, Any] | None, target: Path) -> None:
@@ -754,7 +784,7 @@ def _collect_garbage(target: Path, doc: dict[str, Any], keep: int) -> None:
     chain = {doc["generation"]: doc}
     prev = doc.get("previous")
     while prev is not None and len(chain) < keep and (gdir / f"{prev}.json").exists():
-        pdoc = _load_doc(gdir / f"{prev}.json")
+        pdoc = _load_doc(gdir / f"{prev}.json", check_paths=False)
         chain[prev] = pdoc
         prev = pdoc.get("previous")
     for g in generations(target):
@@ -772,23 +802,26 @@ def _collect_garbage(target: Path, doc: dict[str, Any], keep: int) -> None:
 _MULTILINE = {"files", "pending", "write", "remove"}
 
 
+_ENCODE = json.JSONEncoder(sort_keys=True).encode
+
+
 def _render(value: Any, depth: int = 0, key: str = "") -> str:
     """JSON with one file per line: readable and diffable, yet encoded by the C encoder."""
     if isinstance(value, dict) and value and (depth == 0 or key in _MULTILINE):
         pad = " " * (depth + 1)
-        items = [f"{pad}{json.dumps(k)}: {_render(v, depth + 1, k)}" for k, v in sorted(value.items())]
+        items = [f"{pad}{_ENCODE(k)}: {_render(v, depth + 1, k)}" for k, v in sorted(value.items())]
         return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
-    return json.dumps(value, sort_keys=True)
+    return _ENCODE(value)
 
 
-def _write_doc(path: Path, doc: dict[str, Any], tree: _Tree | None, durable: bool) -> None:
+def _write_doc(path: Path, text: str, tree: _Tree | None) -> None:
     with _errors_at(path, "writing", path.parent):
-        atomic_write_bytes(path, (_render(doc) + "\n").encode())
+        atomic_write_bytes(path, (text + "\n").encode())
         if tree is not None and tree.root_fd is not None:
             os.fsync(tree.root_fd)   # fsutil syncs the file, not the rename
 
 
-def _load_doc(path: Path) -> dict[str, Any]:
+def _load_doc(path: Path, check_paths: bool = True) -> dict[str, Any]:
     def bad(why: str) -> UserError:
         return UserError(f"is not a kbuild manifest: {why}", path=path,
                          hint=f"restore it from {STORE_NAME}/generations/<N>.json, or move it "
@@ -802,14 +835,23 @@ def _load_doc(path: Path) -> dict[str, Any]:
     if not isinstance(doc.get("generation"), int) or not isinstance(doc.get("files"), dict) \
             or not isinstance(doc.get("dirs"), list):
         raise bad("generation, files or dirs missing")
-    for rel, e in doc["files"].items():
-        if not isinstance(e, dict) or not {"sha256", "size", "mode", "role", "meta"} <= e.keys():
-            raise bad(f"incomplete entry for {rel!r}")
-        _check_relpath(rel)
     pending = doc.get("pending")
     if pending is not None and not (isinstance(pending, dict)
                                     and {"generation", "write", "remove", "dirs"} <= pending.keys()):
         raise bad("incomplete pending section")
+    if not check_paths:
+        return doc
+    keys = {"sha256", "size", "mode", "role", "meta"}
+    for rel, e in doc["files"].items():
+        if not isinstance(e, dict) or not keys <= e.keys():
+            raise bad(f"incomplete entry for {rel!r}")
+    # kbuild deletes what the manifest lists: a tampered path must not reach outside.
+    for rel in [*doc["files"], *(pending or {}).get("write", ()), *(pending or {}).get("remove", ()),
+                *doc["dirs"], *(pending or {}).get("dirs", ())]:
+        try:
+            _check_relpath(rel)
+        except UserError as exc:
+            raise bad(exc.message) from None
     return doc
 
 
@@ -826,9 +868,11 @@ def _os_error(exc: OSError, path: Path, doing: str, target: Path) -> KbuildError
                           f"in {STORE_NAME}/ use some: a smaller keep frees them) and publish again;"
                           " the manifest records the interrupted publish")
     if exc.errno in (errno.EACCES, errno.EPERM):
+        need = (f"{path} readable" if doing in ("reading", "accessing")
+                else f"{path.parent} writable")
         return UserError(f"permission denied while {doing} this file", path=path,
-                         hint=f"make {path.parent} writable by uid {os.geteuid()}, or publish as "
-                         f"the owner of {target}")
+                         hint=f"make {need} for uid {os.geteuid()}, or publish as the owner "
+                         f"of {target}")
     if exc.errno == errno.EROFS:
         return UserError(f"read-only file system while {doing} this file", path=path,
                          hint="remount it read-write or point site.tftp_root elsewhere")
@@ -855,6 +899,4 @@ def _os_errors(target: Path) -> Iterator[None]:
         raise
     except OSError as exc:
         path = Path(os.fsdecode(exc.filename)) if exc.filename else target
-        if not path.is_absolute() and not str(path).startswith(str(target)):
-            path = target / path
         raise _os_error(exc, path, "accessing", target) from exc

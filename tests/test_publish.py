@@ -77,8 +77,8 @@ def sha(data: bytes) -> str:
 
 
 def kbuild_temps(target: Path) -> list[Path]:
-    return [p for p in target.rglob("*") if TMP_RE.match(p.name) or p.name.endswith(".tmp")
-            and ".kbuild" in p.parts]
+    return [p for p in target.rglob("*")
+            if TMP_RE.match(p.name) or (p.name.endswith(".tmp") and ".kbuild" in p.parts)]
 
 
 def assert_manifest_matches(target: Path, foreign: set[str] = frozenset()) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def assert_manifest_matches(target: Path, foreign: set[str] = frozenset()) -> di
     for rel, (data, mode) in owned.items():
         e = doc["files"][rel]
         assert (e["sha256"], e["size"], int(e["mode"], 8)) == (sha(data), len(data), mode), rel
-    assert kbuild_temps(target) == []
+    assert [p for p in kbuild_temps(target) if p.relative_to(target).as_posix() not in foreign] == []
     assert (target / ".kbuild" / "generations" / f"{doc['generation']}.json").is_file()
     return doc
 
@@ -377,6 +377,23 @@ def test_manifest_lists_every_owned_file_with_digest_size_mode_role_and_meta(tmp
     assert live == json.loads((target / ".kbuild" / "generations" / "1.json").read_text())
 
 
+def test_a_tampered_manifest_cannot_make_kbuild_delete_outside_the_target(tmp_path: Path) -> None:
+    target, victim = tmp_path / "tftp", tmp_path / "victim"
+    victim.write_text("keep me")
+    publish([tf("a", "1")], target)
+    doc = json.loads((target / MANIFEST_NAME).read_text())
+    doc["files"]["../victim"] = doc["files"]["a"]
+    (target / MANIFEST_NAME).write_text(json.dumps(doc))
+    with pytest.raises(UserError, match="is not a kbuild manifest: bad relpath '../victim'"):
+        publish([], target)
+    assert victim.read_text() == "keep me"
+
+
+def test_keep_must_be_at_least_one(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="keep must be"):
+        publish([tf("a", "1")], tmp_path, keep=0)
+
+
 def test_a_corrupt_manifest_is_a_user_error_with_a_fix(tmp_path: Path) -> None:
     publish([tf("a", "1")], tmp_path)
     (tmp_path / MANIFEST_NAME).write_text("{ half")
@@ -585,10 +602,10 @@ def test_dry_run_needs_no_store_directory(tmp_path: Path) -> None:
 
 # --- 9. crash safety --------------------------------------------------------------------------
 
-def _publish_many_child(target: str, n: int, content: str) -> None:
+def _publish_many_child(target: str, n: int, content: str, durable: bool = True) -> None:
     files = [tf(f"images/k{i:04d}", f"{content} kernel {i}\n" * 50, "payload") for i in range(n)]
     files += [tf(f"cfg/host-{i:04d}", f"{content} entry {i}\n") for i in range(0, n, 2)]
-    publish(files, Path(target))
+    publish(files, Path(target), durable=durable)
 
 
 def _new_files(target: Path) -> int:
@@ -601,7 +618,7 @@ def _new_files(target: Path) -> int:
 def test_sigkill_mid_publish_then_the_next_publish_recovers(tmp_path: Path, kill_after: int) -> None:
     foreign = {"cfg/admin": (b"hands off", 0o644), "images/.vmlinuz.kbuild-bak.tmp": (b"b", 0o644),
                "images/.k0001.kbuild-0123abcd.tmp.keep": (b"c", 0o644)}
-    _publish_many_child(str(tmp_path), 300, "v1")
+    _publish_many_child(str(tmp_path), 300, "v1", durable=False)
     for rel, (data, _) in foreign.items():
         (tmp_path / rel).write_bytes(data)
 
@@ -694,7 +711,7 @@ def test_permission_denied_is_a_user_error_and_the_manifest_stays_honest() -> No
 
         assert kind == "UserError", message
         assert message.startswith(f"{target / 'cfg' / 'e'}: error: permission denied")
-        assert "fix: make" in message
+        assert f"fix: make {target / 'cfg'} writable" in message
         assert tree_files(target) == {"images/k": (b"k2", 0o644), "cfg/e": (b"e1", 0o644)}
         doc = read_manifest(target)
         assert doc is not None and doc["generation"] == 1 and doc["pending"]["generation"] == 2
@@ -703,7 +720,8 @@ def test_permission_denied_is_a_user_error_and_the_manifest_stays_honest() -> No
 
         os.chmod(target / "cfg", 0o755)
         publish([tf("images/k", "k2", "payload"), tf("cfg/e", "e2")], target)
-        assert assert_manifest_matches(target)["generation"] == 2
+        # The number announced as pending is never reused for other content.
+        assert assert_manifest_matches(target)["generation"] == 3
     finally:
         shutil.rmtree(base)
 
@@ -737,7 +755,7 @@ def test_a_full_disk_is_an_infra_error_and_the_manifest_stays_honest(tiny_fs: Pa
     assert kbuild_temps(target) == []
 
     publish([tf("a-small", b"s2" * 50_000, "payload"), tf("entry", "e2")], target)
-    assert assert_manifest_matches(target)["generation"] == 2
+    assert assert_manifest_matches(target)["generation"] == 3
 
 
 # --- report -------------------------------------------------------------------------------------
