@@ -135,36 +135,35 @@ class _Scan:
     generated: bool
 
 
-# Every line as one match (MULTILINE): the two shapes that make up most of a
-# .config are taken apart by the regex engine; anything else goes through
-# the per-line parser. Only valid when lines end in "\n" alone (see _ODD_BREAKS).
+# Every line as one match (MULTILINE: "$" stops at "\n" only, "." takes any
+# other character): the two shapes that make up most of a .config are taken
+# apart by the regex engine, anything else goes through the per-line parser.
 _FAST_LINE = re.compile(
     r"^(?:CONFIG_([A-Za-z0-9_]+)=([ymn])|# CONFIG_([A-Za-z0-9_]+) is not set|(.*))$", re.M)
-# Line boundaries str.splitlines() knows besides "\n".
-_ODD_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+# What a line is stripped of (not str.strip(): no Unicode spaces, no "\n").
+_BLANKS = " \t\r\v\f"
 
 
 def _scan(text: str, path: str) -> _Scan:
     """The one line parser behind :func:`parse_text` and :func:`parse_values`.
 
+    Only "\n" ends a line (str.splitlines would also split on form feeds etc.).
     Plain tuples, not :class:`Assignment` objects: verify reads 10,000-line
     distro configs and must stay within a few milliseconds.
     """
     entries: list[_Entry] = []
     diagnostics: list[Diagnostic] = []
     append = entries.append
-    set_match = _SET.match
-    unset_match = _UNSET.match
     header: list[str | None] = [None, None]
     generated = False
 
     def other(line: str, lineno: int) -> None:
         nonlocal generated
-        stripped = line.strip()
+        stripped = line.strip(_BLANKS)
         if not stripped:
             return
         if stripped[0] == "#":
-            m = unset_match(stripped)
+            m = _UNSET.match(stripped)
             if m:
                 append((m.group(1), "n", "tristate", lineno))
                 return
@@ -179,7 +178,7 @@ def _scan(text: str, path: str) -> _Scan:
             if not generated and _GENERATED in stripped:
                 generated = True
             return
-        m = set_match(stripped)
+        m = _SET.match(stripped)
         if not m:
             diagnostics.append(_garbage(path, lineno, stripped))
             return
@@ -203,24 +202,16 @@ def _scan(text: str, path: str) -> _Scan:
         value, kind = classified
         append((name, value, kind, lineno))
 
-    if _ODD_BREAKS.search(text) is None:
-        rows = _FAST_LINE.findall(text)
-        # findall yields one row per line, plus one for the empty rest after a final "\n"
-        line_count = len(rows) - 1 if text.endswith("\n") else len(rows)
-        if not text:
-            line_count = 0
-        for lineno, (name, value, unset, rest) in enumerate(rows, 1):
-            if name:
-                append((name, value, "tristate", lineno))
-            elif unset:
-                append((unset, "n", "tristate", lineno))
-            elif rest:
-                other(rest, lineno)
-    else:
-        lines = text.splitlines()
-        line_count = len(lines)
-        for lineno, line in enumerate(lines, 1):
-            other(line, lineno)
+    # One row per "\n"-separated line (plus an empty one after a final "\n").
+    for lineno, (name, value, unset, rest) in enumerate(_FAST_LINE.findall(text), 1):
+        if name:
+            append((name, value, "tristate", lineno))
+        elif unset:
+            append((unset, "n", "tristate", lineno))
+        elif rest:
+            other(rest, lineno)
+    newlines = text.count("\n")
+    line_count = newlines if not text or text.endswith("\n") else newlines + 1
     return _Scan(entries, diagnostics, header[0], header[1], line_count, generated)
 
 
@@ -335,7 +326,8 @@ def read_text(path: str | Path, display: str | None = None, decompress: bool = F
         data = _decompress(data, shown)
     if b"\0" in data[:65536]:
         raise UserError("binary file, not a Kconfig text file", path=shown,
-                        hint="pass a .config or a fragment (for /proc/config.gz, gunzip it first)")
+                        hint="pass a .config (plain, gzip, xz or bzip2) or a fragment" if decompress
+                        else "pass a .config or a fragment (for /proc/config.gz, gunzip it first)")
     return data.decode("utf-8", errors="replace")
 
 

@@ -14,7 +14,7 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -631,3 +631,152 @@ def write_if_changed(path: Path, text: str) -> bool:
         pass
     atomic_write_text(path, text)
     return True
+
+
+# ---------------------------------------------------------------------------
+# Checking a given .config against requirements (kbuild verify --srctree)
+
+
+def resolve_config(tree: KconfigTree, config: Path,
+                   assignments: dict[str, str] | None = None) -> dict[str, str]:
+    """Symbol -> value as ``make olddefconfig`` resolves ``config`` (defaults filled in,
+    values whose dependencies fail dropped), with ``assignments`` merged on top."""
+    config = Path(config).resolve()
+    with tree.active():
+        tree.kconf.load_config(str(config), replace=True)
+        _roundtrip(tree)
+        if assignments:
+            for name, value in assignments.items():
+                sym = tree.sym(name)
+                if sym is not None:
+                    sym.set_value(value)
+            _roundtrip(tree)
+        return values_of(config_text(tree))
+
+
+@dataclass
+class Explanation:
+    """Why a symbol does not have a wanted value, in the tree's current state."""
+
+    symbol: str
+    wanted: str
+    value: str | None              # None: the symbol does not exist in this tree
+    reasons: list[str]             # outermost first
+    needs: list[str]               # NAME=VALUE assignments that get it there
+    effects: list[str]             # select/imply effects of setting it, who selects it
+
+
+def explain_value(tree: KconfigTree, name: str, wanted: str) -> Explanation:
+    """Explain ``name`` not being ``wanted``: settable as is, or the blocking chain."""
+    sym = tree.sym(name)
+    if sym is None:
+        from kbuild import renames
+
+        note = renames.describe(name, tree.env.get("KERNELVERSION"))
+        text = (f"CONFIG_{name} does not exist in this kernel "
+                f"({tree.env.get('KERNELVERSION', '?')}, {tree.arch})")
+        return Explanation(name, wanted, None, [text + (f": {note}" if note else "")], [], [])
+    with tree.active():
+        got = current_value(sym)
+        needs = [f"{name}={wanted}"]
+        if sym.orig_type in (kconfiglib.BOOL, kconfiglib.TRISTATE) and wanted in TRI \
+                and TRI[wanted] in sym.assignable:
+            reasons = [f"{name}={got} is the config's choice; {name}={wanted} is possible "
+                       f"here [{location(sym)}]"]
+        else:
+            reasons, blockers = explain(tree, sym, wanted)
+            needs += [b for b in blockers if b not in needs]
+        return Explanation(name, wanted, got, reasons, needs, _effects(sym, wanted))
+
+
+def _effects(sym: kconfiglib.Symbol, wanted: str) -> list[str]:
+    out = []
+    if TRI.get(wanted, 0) > 0:
+        # the select conditions include the symbol's own dependencies: list every target
+        selects = list(dict.fromkeys(t.name for t, _cond in sym.selects))
+        if selects:
+            out.append(f"{sym.name}={wanted} selects {', '.join(selects)} [{location(sym)}]")
+        implies = list(dict.fromkeys(t.name for t, _cond in sym.implies))
+        if implies:
+            out.append(f"{sym.name}={wanted} implies {', '.join(implies)} (a default, "
+                       "can be overridden)")
+    selectors = [s for s in _expr_syms(sym.rev_dep) if s.tri_value > 0]
+    if selectors:
+        out.append(f"{sym.name} is selected by "
+                   + ", ".join(f"{s.name}={current_value(s)} [{location(s)}]" for s in selectors))
+    impliers = [s for s in _expr_syms(sym.weak_rev_dep) if s.tri_value > 0]
+    if impliers:
+        out.append(f"{sym.name} is implied by " + ", ".join(f"{s.name}={current_value(s)}"
+                                                           for s in impliers))
+    return out
+
+
+@dataclass
+class FixSearch:
+    """The smallest fragment found that makes the requirements pass, and the proof."""
+
+    assignments: dict[str, str]    # NAME -> value, in the order they were found
+    why: dict[str, str]            # NAME -> why it is in the fragment
+    remaining: list[str]           # what ``check`` still reports with it applied ([] = verified)
+    values: dict[str, str]         # the resolved configuration with the fragment applied
+    resolutions: int = 0
+
+
+def _same(got: str | None, wanted: str) -> bool:
+    return (got or "n") == wanted
+
+
+def find_fix(tree: KconfigTree, config: Path, required: dict[str, tuple[str, str]],
+             check: Callable[[dict[str, str]], list[str]], max_rounds: int = 6) -> FixSearch:
+    """Search the smallest set of extra assignments that makes ``check`` pass.
+
+    ``required`` maps a symbol to (wanted value, why). Starting from it, every
+    value that does not stick adds the blockers :func:`explain` names, round
+    by round; then each line is dropped again if ``check`` still passes
+    without it. Every candidate is verified by resolving it against the tree
+    (as ``make olddefconfig`` would) — nothing is offered on a guess.
+    ``check`` gets the resolved values and returns what still fails.
+    """
+    frag = {name: value for name, (value, _why) in required.items()}
+    why = {name: reason for name, (_value, reason) in required.items()}
+    resolutions = 0
+
+    def resolve(assignments: dict[str, str]) -> dict[str, str]:
+        nonlocal resolutions
+        resolutions += 1
+        return resolve_config(tree, config, assignments)
+
+    values = resolve(frag)
+    for _ in range(max_rounds):
+        stuck = [(n, v) for n, v in frag.items() if not _same(values.get(n), v)]
+        added = False
+        with tree.active():
+            for name, value in stuck:
+                sym = tree.sym(name)
+                if sym is None:
+                    continue
+                _reasons, blockers = explain(tree, sym, value)
+                for b in blockers:
+                    bname, _, bvalue = b.partition("=")
+                    if bname and bvalue and bname not in frag:
+                        frag[bname] = bvalue
+                        why[bname] = f"needed for {name}={value}"
+                        added = True
+        if not added:
+            break
+        values = resolve(frag)
+    remaining = check(values)
+    if not remaining:
+        for name in reversed(list(frag)):
+            trial = {k: v for k, v in frag.items() if k != name}
+            trial_values = resolve(trial)
+            if not check(trial_values):
+                frag, values = trial, trial_values
+    return FixSearch(assignments=frag, why={k: why[k] for k in frag}, remaining=remaining,
+                     values=values, resolutions=resolutions)
+
+
+def min_config_text(tree: KconfigTree) -> str:
+    """The current state as ``make savedefconfig`` writes it: only non-default values."""
+    text: str = tree.kconf._min_config_contents("")
+    return text

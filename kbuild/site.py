@@ -141,6 +141,7 @@ class Site:
     boot_server: str
     nfs_server: str
     keep_generations: int = 3
+    nfs_clients: tuple[str, ...] = ()
     lines: KeyLines | None = field(default=None, repr=False)
 
     @property
@@ -240,7 +241,7 @@ def _closest(key: str, allowed: dict[str, str] | tuple[str, ...]) -> str | None:
 
 
 _SITE_KEYS = {"tftp_root": "", "boot_server": "", "keep_generations": "", "artifacts": ""}
-_NFS_KEYS = {"server": ""}
+_NFS_KEYS = {"server": "", "clients": ""}
 _SOURCE_KEYS = {"url": "", "sha256": "", "mirrors": "", "kind": ""}
 _PROFILE_KEYS = {"description": "", "source": "", "arch": "", "base": "", "fragments": "",
                  "patches": "", "ip": "", "console": "", "cmdline": "", "nics": "", "loaders": "",
@@ -301,6 +302,15 @@ def parse_site(text: str, path: Path) -> Site:
     site_t = c.table(data.get("site", {}), ("site",), _SITE_KEYS)
     nfs_t = c.table(data.get("nfs", {}), ("nfs",), _NFS_KEYS)
     nfs_server = c.string(nfs_t, "server", ("nfs",), default="10.0.2.2") or "10.0.2.2"
+    nfs_clients = c.strings(nfs_t, "clients", ("nfs",))
+    for net in nfs_clients:
+        if net == "*":
+            continue  # allowed, but every snippet built from it carries a warning
+        try:
+            ipaddress.IPv4Network(net, strict=False)
+        except ValueError:
+            c.error(("nfs", "clients"), f"clients entry {net!r} is not an IPv4 address or network",
+                    "write networks as 10.0.0.0/24")
     if not _ipv4(nfs_server):
         c.error(("nfs", "server"), f"server = {nfs_server!r} is not an IPv4 address",
                 "the kernel's nfsroot= accepts only a dotted-quad IPv4 server address")
@@ -320,7 +330,7 @@ def parse_site(text: str, path: Path) -> Site:
         raise SiteError(c.diags)
     return Site(path=path, root=root, sources=sources, profiles=profiles, hosts=hosts,
                 artifacts=artifacts, tftp_root=tftp_root, boot_server=boot_server,
-                nfs_server=nfs_server, keep_generations=keep, lines=lines)
+                nfs_server=nfs_server, keep_generations=keep, nfs_clients=nfs_clients, lines=lines)
 
 
 def _sources(c: _Checker, data: Any) -> dict[str, Source]:
@@ -499,11 +509,18 @@ def _hosts(c: _Checker, data: Any, profiles: dict[str, Profile]) -> list[Host]:
                         f"at line {c.lines.line(('hosts', prev))}")
             else:
                 seen[(key, value)] = i
+        nic = c.string(t, "nic", where)
+        prof = profiles.get(profile)
+        if nic is not None and prof is not None and prof.nics and nic not in prof.nics:
+            c.error(where + ("nic",), f"host {name!r} has NIC {nic!r}, but profile {profile!r} builds "
+                    f"in only {', '.join(prof.nics)}",
+                    f"add a fragment for {nic} to the profile (and {nic!r} to its nics), "
+                    "or give the host a profile that has it")
         console = c.strings(t, "console", where) if "console" in t else None
         nfs_path = c.string(t, "nfs_path", where)
         if nfs_path is not None and not nfs_path.startswith("/"):
             c.error(where + ("nfs_path",), f"nfs_path = {nfs_path!r} must be absolute")
-        out.append(Host(name=name, profile=profile, mac=mac, ip=ip, nic=c.string(t, "nic", where),
+        out.append(Host(name=name, profile=profile, mac=mac, ip=ip, nic=nic,
                         console=console, extra=c.strings(t, "extra", where), nfs_path=nfs_path,
                         line=c.lines.line(where)))
     return out

@@ -4,17 +4,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from kbuild import bootloaders, layout, pipeline
-from kbuild.bootcfg import pxelinux
+from kbuild.bootcfg import pxelinux, server
 from kbuild.bootcfg.entry import BootEntry, kernel_relpath, make_entry
 from kbuild.errors import UserError
-from kbuild.fsutil import sha256_text
+from kbuild.fsutil import sha256_text, write_text_if_changed
+from kbuild.publish import PublishReport, TreeFile, publish
 from kbuild.site import Profile, Site
 
-if TYPE_CHECKING:
-    from kbuild.publish import PublishReport, TreeFile
 
 
 @dataclass
@@ -60,13 +58,36 @@ def _default_label(entries: list[BootEntry]) -> str | None:
     return "nfsroot" if "nfsroot" in labels else (labels[0] if labels else None)
 
 
-def tree_files(site: Site) -> tuple[list[TreeFile], list[BootEntry]]:
-    """Every file of the TFTP tree for the current builds, and the profile entries."""
-    from kbuild.bootcfg import grub, grub_legacy, ipxe, multiboot, uml
-    from kbuild.publish import TreeFile
+@dataclass
+class StagePlan:
+    files: list[TreeFile]
+    entries: list[BootEntry]
+    host_entries: dict[str, BootEntry]
+    warnings: list[str]
 
+
+@dataclass
+class _Built:
+    release: str
+    hypervisor: str | None = None
+    multiboot2: bool = False
+    plain_hypervisor: str | None = None
+    uml_binary: str | None = None
+
+
+def tree_files(site: Site) -> tuple[list[TreeFile], list[BootEntry]]:
+    plan = plan_tree(site)
+    return plan.files, plan.entries
+
+
+def plan_tree(site: Site) -> StagePlan:
+    """Every file of the TFTP tree for the current builds and hosts."""
+    from kbuild import hostfiles
+    from kbuild.bootcfg import grub, grub_legacy, ipxe, multiboot, uml
     files: list[TreeFile] = []
     entries: list[BootEntry] = []
+    built: dict[str, _Built] = {}
+    warnings: list[str] = []
     by_loader: dict[str, list[BootEntry]] = {ld: [] for ld in ("pxelinux", "grub2", "grub-legacy", "ipxe")}
     plain_hypervisor: dict[str, str] = {}
     for b in built_profiles(site):
@@ -77,8 +98,13 @@ def tree_files(site: Site) -> tuple[list[TreeFile], list[BootEntry]]:
             files.append(TreeFile(binary, source=b.image, mode=0o755, role="payload", meta=meta))
             files.append(TreeFile(f"uml/{p.name}.sh", data=uml.launch_script(p, binary).encode(),
                                   mode=0o755, role="entry", meta={"profile": p.name}))
+            built[p.name] = _Built(b.release, uml_binary=binary)
             continue
         files.append(TreeFile(kernel_relpath(p, b.release), source=b.image, role="payload", meta=meta))
+        # the kernel's .config beside it, as /boot/config-* on a distro: explain-boot and
+        # verify read the exact configuration a published kernel was built from
+        files.append(TreeFile(f"images/{p.name}/config-{b.release}",
+                              source=layout.build_dir(site, p) / ".config", role="payload", meta=meta))
         hyp_name = None
         mb2 = False
         if p.xen:
@@ -100,6 +126,7 @@ def tree_files(site: Site) -> tuple[list[TreeFile], list[BootEntry]]:
                 files.append(TreeFile(plain_hypervisor[p.name], data=multiboot.decompress(cached),
                                       role="payload", meta={**hmeta, "decompressed": "yes"}))
         e = make_entry(p, b.release, hypervisor_file=hyp_name, multiboot2=mb2)
+        built[p.name] = _Built(b.release, hyp_name, mb2, plain_hypervisor.get(p.name))
         entries.append(e)
         for ld in p.loaders:
             by_loader[ld].append(e)
@@ -125,25 +152,51 @@ def tree_files(site: Site) -> tuple[list[TreeFile], list[BootEntry]]:
             files.append(TreeFile(f"ipxe/{e.label}.ipxe",
                                   data=ipxe.script(e, plain_hypervisor.get(e.profile),
                                                     f"tftp://{site.boot_server}").encode()))
-    return files, entries
+
+    host_entries: dict[str, BootEntry] = {}
+    for host in site.hosts:
+        info = built.get(host.profile)
+        if info is None:
+            warnings.append(f"host {host.name}: profile {host.profile} is not built; "
+                            f"no boot files written (run: doit kernel:{host.profile})")
+            continue
+        p = site.profiles[host.profile]
+        he = make_entry(p, info.release, host=host, hypervisor_file=info.hypervisor,
+                        multiboot2=info.multiboot2)
+        host_entries[host.name] = he
+        for hf in hostfiles.host_files(host, p, he, info.uml_binary, info.plain_hypervisor,
+                                       f"tftp://{site.boot_server}"):
+            files.append(TreeFile(hf.relpath, data=hf.text.encode(), mode=hf.mode, role="entry",
+                                  meta={"profile": p.name, "host": host.name,
+                                        "kernel_release": info.release}))
+    return StagePlan(files, entries, host_entries, warnings)
 
 
 def _loader_file(name: str) -> TreeFile:
-    from kbuild.publish import TreeFile
-
     path = bootloaders.locate(name)
     return TreeFile(name, source=path, role="payload", meta={"origin": str(path)})
 
 
 def stage(site: Site, target: Path | None = None, dry_run: bool = False) -> PublishReport:
-    from kbuild.publish import publish
+    report, _plan = stage_with_plan(site, target, dry_run)
+    return report
 
-    files, entries = tree_files(site)
+
+def stage_with_plan(site: Site, target: Path | None = None,
+                    dry_run: bool = False) -> tuple[PublishReport, StagePlan]:
+    plan = plan_tree(site)
+    files = plan.files
     if not files:
         raise UserError("nothing to stage: no profile has been built",
                         hint="run: doit kernel:<profile>")
-    return publish(files, target or layout.stage_dir(site), keep=site.keep_generations,
-                   dry_run=dry_run)
+    report = publish(files, target or layout.stage_dir(site), keep=site.keep_generations,
+                     dry_run=dry_run)
+    snip = server.snippets(site)
+    plan.warnings.extend(snip.warnings)
+    if not dry_run:
+        for name, text in snip.files.items():
+            write_text_if_changed(layout.server_dir(site) / name, text)
+    return report, plan
 
 
 def describe(report: PublishReport) -> str:

@@ -170,7 +170,9 @@ def act_stage(site_path: str) -> bool:
 
     def run() -> None:
         s = _load(site_path)
-        report = stage.stage(s)
+        report, plan = stage.stage_with_plan(s)
+        for w in plan.warnings:
+            print(f"warning: {w}", file=sys.stderr)
         print(f"stage: {report.summary()}", file=sys.stderr)
 
     return _guard(run)
@@ -320,9 +322,16 @@ def task_stage() -> Iterator[dict[str, Any]]:
             "file_dep": deps + _code_deps("stage", "publish", "bootloaders")
                         + [str(f) for f in sorted((KBUILD_DIR / "bootcfg").glob("*.py"))],
             "task_dep": [f"build:{name}"],
-            "targets": [str(layout.stage_dir(s) / "kbuild-manifest.json")],
-            "uptodate": [config_changed({"schema": SCHEMA, "site": stage_mod.site_digest(s)})],
+            # No targets: every stage:<profile> publishes the same tree (all built
+            # profiles), and doit forbids two tasks sharing a target.
+            "uptodate": [config_changed({"schema": SCHEMA, "site": stage_mod.site_digest(s)}),
+                         (_tree_published, (str(layout.stage_dir(s)),))],
         }
+
+
+def _tree_published(tftp: str) -> bool:
+    """A deleted or hand-emptied staging tree makes the stage task run again."""
+    return (Path(tftp) / "kbuild-manifest.json").is_file()
 
 
 def task_kernel() -> Iterator[dict[str, Any]]:

@@ -52,7 +52,10 @@ def menu_script(entries: Sequence[BootEntry], default: str | None, timeout_s: in
     if not entries:
         raise UserError("no iPXE entries to write")
     default = default or entries[0].label
-    lines = ["#!ipxe", f"# {GENERATED}", "menu kbuild diskless boot"]
+    lines = ["#!ipxe", f"# {GENERATED}",
+             "# a host with its own script boots it straight away",
+             "chain --autofree /ipxe/${mac:hexhyp}.ipxe ||",
+             "menu kbuild diskless boot"]
     lines += [f"item {e.label} {e.title}" for e in entries]
     lines += [f"choose --default {default} --timeout {timeout_s * 1000} target && "
               "chain ${target}.ipxe || shell", ""]

@@ -1,0 +1,104 @@
+"""Per-host boot files: the names each loader looks up, and their content.
+
+Policy (documented in docs/hosts.md): a host with a MAC gets the MAC-named files
+of every loader its profile uses; a host with an IP also gets the hex-IP-named
+files (pxelinux and GRUB 2 try the MAC name first, so the hex-IP file only
+matters for clients whose MAC is unknown or changed). Legacy GRUB reads the
+file DHCP names (option 150), so each host gets ``grub/<name>.conf``. iPXE
+chains ``ipxe/<mac>.ipxe`` from the menu script. UML hosts get a launch script.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from kbuild.bootcfg import grub, grub_legacy, ipxe, pxelinux
+from kbuild.bootcfg import uml as umlcfg
+from kbuild.bootcfg.entry import BootEntry, host_nfsroot
+from kbuild.site import Host, Profile
+
+
+def mac_dashed(mac: str) -> str:
+    return mac.lower().replace(":", "-")
+
+
+def pxelinux_mac_name(mac: str) -> str:
+    """ARP hardware type 1 (Ethernet) + the MAC, lower case, dashes."""
+    return "01-" + mac_dashed(mac)
+
+
+def hex_ip(ip: str) -> str:
+    return f"{int(ipaddress.IPv4Address(ip)):08X}"
+
+
+def pxelinux_lookup_order(mac: str | None, ip: str | None, uuid: str | None = None) -> list[str]:
+    """The file names PXELINUX tries, in its order: UUID, 01-MAC, hex IP shortened
+    one digit at a time, then default."""
+    names = []
+    if uuid:
+        names.append(uuid.lower())
+    if mac:
+        names.append(pxelinux_mac_name(mac))
+    if ip:
+        h = hex_ip(ip)
+        names += [h[:n] for n in range(8, 0, -1)]
+    names.append("default")
+    return names
+
+
+def grub_lookup_order(mac: str | None, ip: str | None) -> list[str]:
+    names = []
+    if mac:
+        names.append("grub.cfg-01-" + mac_dashed(mac))
+    if ip:
+        h = hex_ip(ip)
+        names += ["grub.cfg-" + h[:n] for n in range(8, 0, -1)]
+    names.append("grub.cfg")
+    return names
+
+
+@dataclass(frozen=True)
+class HostFile:
+    relpath: str
+    text: str
+    mode: int = 0o644
+
+
+def host_files(host: Host, profile: Profile, entry: BootEntry, uml_binary: str | None = None,
+               plain_hypervisor: str | None = None, base_uri: str = "tftp://0.0.0.0") -> list[HostFile]:
+    out: list[HostFile] = []
+    if profile.arch == "um":
+        assert uml_binary is not None
+        nfs = host_nfsroot(profile, host)
+        script = umlcfg.launch_script(_host_profile(profile, host, nfs), uml_binary)
+        out.append(HostFile(f"uml/{host.name}.sh", script, 0o755))
+        return out
+    if "pxelinux" in profile.loaders:
+        text = pxelinux.host_config(entry)
+        if host.mac:
+            out.append(HostFile(f"pxelinux.cfg/{pxelinux_mac_name(host.mac)}", text))
+        if host.ip:
+            out.append(HostFile(f"pxelinux.cfg/{hex_ip(host.ip)}", text))
+    if "grub2" in profile.loaders:
+        text = grub.host_config(entry)
+        if host.mac:
+            out.append(HostFile(f"grub/grub.cfg-01-{mac_dashed(host.mac)}", text))
+        if host.ip:
+            out.append(HostFile(f"grub/grub.cfg-{hex_ip(host.ip)}", text))
+    if "grub-legacy" in profile.loaders:
+        out.append(HostFile(f"grub/{host.name}.conf", grub_legacy.host_config(entry)))
+    if "ipxe" in profile.loaders and host.mac:
+        out.append(HostFile(f"ipxe/{mac_dashed(host.mac)}.ipxe",
+                            ipxe.script(entry, plain_hypervisor, base_uri)))
+    return out
+
+
+def _host_profile(profile: Profile, host: Host, nfs: object) -> Profile:
+    import dataclasses
+
+    from kbuild.site import NfsRoot
+
+    assert isinstance(nfs, NfsRoot)
+    console = host.console if host.console is not None else profile.console
+    return dataclasses.replace(profile, nfsroot=nfs, console=console,
+                               cmdline=profile.cmdline + host.extra)
