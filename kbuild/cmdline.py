@@ -385,7 +385,7 @@ def _pick(entries: list[_Draft], label: str | None, defaults: list[str | None], 
     (a label, an id or an index), else the first entry with a kernel."""
     labels = [e.label for e in entries]
     usable = [e for e in entries if e.kernel]
-    defaults = [d for d in defaults if d]
+    names = [d for d in defaults if d]
     if not usable:
         raise UserError(f"no {what} with a kernel in this file", path=shown)
     chosen = usable[0]
@@ -395,7 +395,7 @@ def _pick(entries: list[_Draft], label: str | None, defaults: list[str | None], 
             raise UserError(f"no {what} {label!r}", path=shown, hint="entries: " + ", ".join(labels))
         chosen = found[0]
     else:
-        for name in defaults:
+        for name in names:
             by_name = [e for e in usable if name in (e.label, e.ident)]
             if by_name:
                 chosen = by_name[0]

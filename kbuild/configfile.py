@@ -124,132 +124,157 @@ def _classify(raw: str) -> tuple[str, str] | None:
 # One parsed line: (name, value, kind, line number).
 _Entry = tuple[str, str, str, int]
 
-
-@dataclass
-class _Scan:
-    entries: list[_Entry]
-    diagnostics: list[Diagnostic]
-    header_arch: str | None
-    header_version: str | None
-    line_count: int
-    generated: bool
-
-
 # Every line as one match (MULTILINE: "$" stops at "\n" only, "." takes any
 # other character): the two shapes that make up most of a .config are taken
-# apart by the regex engine, anything else goes through the per-line parser.
+# apart by the regex engine, anything else goes through _Lines.other().
 _FAST_LINE = re.compile(
     r"^(?:CONFIG_([A-Za-z0-9_]+)=([ymn])|# CONFIG_([A-Za-z0-9_]+) is not set|(.*))$", re.M)
+# The same two shapes alone, and every other non-empty line (for parse_values).
+_FAST_SET = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=([ymn])$", re.M)
+_FAST_UNSET = re.compile(r"^# CONFIG_([A-Za-z0-9_]+) is not set$", re.M)
+_NOT_FAST = re.compile(
+    r"^(?!CONFIG_[A-Za-z0-9_]+=[ymn]$|# CONFIG_[A-Za-z0-9_]+ is not set$).+$", re.M)
 # What a line is stripped of (not str.strip(): no Unicode spaces, no "\n").
 _BLANKS = " \t\r\v\f"
 
 
-def _scan(text: str, path: str) -> _Scan:
-    """The one line parser behind :func:`parse_text` and :func:`parse_values`.
+class _Lines:
+    """The line parser: assignments, diagnostics and the header of one text.
 
     Only "\n" ends a line (str.splitlines would also split on form feeds etc.).
-    Plain tuples, not :class:`Assignment` objects: verify reads 10,000-line
-    distro configs and must stay within a few milliseconds.
+    Entries are plain tuples, not :class:`Assignment` objects: verify reads
+    10,000-line distro configs and must stay within a few milliseconds.
     """
-    entries: list[_Entry] = []
-    diagnostics: list[Diagnostic] = []
-    append = entries.append
-    header: list[str | None] = [None, None]
-    generated = False
 
-    def other(line: str, lineno: int) -> None:
-        nonlocal generated
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.entries: list[_Entry] = []
+        self.diagnostics: list[Diagnostic] = []
+        self.header_arch: str | None = None
+        self.header_version: str | None = None
+        self.generated = False
+
+    def other(self, line: str, lineno: int) -> None:
+        """Any line but the two fast shapes."""
         stripped = line.strip(_BLANKS)
         if not stripped:
             return
         if stripped[0] == "#":
             m = _UNSET.match(stripped)
             if m:
-                append((m.group(1), "n", "tristate", lineno))
+                self.entries.append((m.group(1), "n", "tristate", lineno))
                 return
-            if header[1] is None:
+            if self.header_version is None:
                 h = _HEADER.match(stripped)
                 if h:
-                    header[0], header[1] = h.group(1), h.group(2)
+                    self.header_arch, self.header_version = h.group(1), h.group(2)
                 else:
                     o = _OLD_HEADER.match(stripped)
                     if o:
-                        header[1] = o.group(1)
-            if not generated and _GENERATED in stripped:
-                generated = True
+                        self.header_version = o.group(1)
+            if not self.generated and _GENERATED in stripped:
+                self.generated = True
             return
         m = _SET.match(stripped)
         if not m:
-            diagnostics.append(_garbage(path, lineno, stripped))
+            self.diagnostics.append(_garbage(self.path, lineno, stripped))
             return
         name, raw = m.group(1), m.group(2)
         if raw in _TRISTATE:
-            append((name, raw, "tristate", lineno))
+            self.entries.append((name, raw, "tristate", lineno))
             return
         if raw == "":
-            diagnostics.append(Diagnostic(
-                path, lineno, "error", f"CONFIG_{name} has an empty value",
+            self.diagnostics.append(Diagnostic(
+                self.path, lineno, "error", f"CONFIG_{name} has an empty value",
                 f"write '# CONFIG_{name} is not set' to unset it, or give a value"))
             return
         classified = _classify(raw)
         if classified is None:
-            diagnostics.append(Diagnostic(
-                path, lineno, "error",
+            self.diagnostics.append(Diagnostic(
+                self.path, lineno, "error",
                 f"CONFIG_{name}={_shorten(raw)}: value is not y, m, n, a number, "
                 "a 0x hex number or a double-quoted string",
                 "quote strings (\"...\") and put comments on their own line"))
             return
         value, kind = classified
-        append((name, value, kind, lineno))
+        self.entries.append((name, value, kind, lineno))
 
-    # One row per "\n"-separated line (plus an empty one after a final "\n").
-    for lineno, (name, value, unset, rest) in enumerate(_FAST_LINE.findall(text), 1):
-        if name:
-            append((name, value, "tristate", lineno))
-        elif unset:
-            append((unset, "n", "tristate", lineno))
-        elif rest:
-            other(rest, lineno)
+    def scan(self, text: str) -> _Lines:
+        """Every line, in order."""
+        append = self.entries.append
+        other = self.other
+        # One row per "\n"-separated line (plus an empty one after a final "\n").
+        for lineno, (name, value, unset, rest) in enumerate(_FAST_LINE.findall(text), 1):
+            if name:
+                append((name, value, "tristate", lineno))
+            elif unset:
+                append((unset, "n", "tristate", lineno))
+            elif rest:
+                other(rest, lineno)
+        return self
+
+
+def _line_count(text: str) -> int:
     newlines = text.count("\n")
-    line_count = newlines if not text or text.endswith("\n") else newlines + 1
-    return _Scan(entries, diagnostics, header[0], header[1], line_count, generated)
+    return newlines if not text or text.endswith("\n") else newlines + 1
 
 
 def parse_text(text: str, path: str) -> ConfigFile:
     """Parse Kconfig assignments from text; never raises on bad content."""
-    scan = _scan(text, path)
+    scan = _Lines(path).scan(text)
     cfg = ConfigFile(path=path, diagnostics=scan.diagnostics, header_arch=scan.header_arch,
-                     header_version=scan.header_version, line_count=scan.line_count,
+                     header_version=scan.header_version, line_count=_line_count(text),
                      generated=scan.generated)
     cfg.assignments = [Assignment(name, value, kind, path, line)
                        for name, value, kind, line in scan.entries]
     return cfg
 
 
-@dataclass
 class ConfigValues:
-    """The effective values of a config file, for checking (not for rewriting).
+    """The effective value of each symbol of a config file, for checking.
 
-    ``values`` maps a symbol (no ``CONFIG_`` prefix) to (value, kind, line) of
-    its last assignment, as Kconfig reads it: later lines win.
+    Values are as Kconfig reads them (later lines win); the line of a value is
+    looked up when asked for, so reading a 10,000-line config stays cheap.
     """
 
-    path: str
-    values: dict[str, tuple[str, str, int]]
-    diagnostics: list[Diagnostic]
-    header_arch: str | None = None
-    header_version: str | None = None
-    line_count: int = 0
-    assignment_count: int = 0
-    generated: bool = False
+    def __init__(self, path: str, text: str, values: dict[str, str], lines: dict[str, int],
+                 scan: _Lines, assignment_count: int) -> None:
+        self.path = path
+        self.values = values                  # symbol (no CONFIG_ prefix) -> value
+        self.diagnostics = scan.diagnostics
+        self.header_arch = scan.header_arch
+        self.header_version = scan.header_version
+        self.generated = scan.generated
+        self.line_count = _line_count(text)
+        self.assignment_count = assignment_count
+        self._text = text
+        self._lines = lines                   # known so far
 
     def value(self, name: str) -> str | None:
-        entry = self.values.get(name)
-        return entry[0] if entry is not None else None
+        return self.values.get(name)
 
     def line(self, name: str) -> int | None:
-        entry = self.values.get(name)
-        return entry[2] if entry is not None else None
+        """The line of the assignment that gave ``name`` its value."""
+        if name in self._lines:
+            return self._lines[name]
+        value = self.values.get(name)
+        if value is None:
+            return None
+        # Not in _lines: it came from a line of one of the two fast shapes, and
+        # only one such line names it (else parse_values took the ordered path).
+        text = self._text
+        needle = f"# CONFIG_{name} is not set" if value == "n" else f"CONFIG_{name}={value}"
+        end = len(text)
+        while True:
+            pos = text.rfind(needle, 0, end)
+            if pos < 0:
+                return None
+            after = pos + len(needle)
+            if (pos == 0 or text[pos - 1] == "\n") and (after == len(text) or text[after] == "\n"):
+                line = text.count("\n", 0, pos) + 1
+                self._lines[name] = line
+                return line
+            end = pos
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -257,13 +282,35 @@ class ConfigValues:
 
 
 def parse_values(text: str, path: str) -> ConfigValues:
-    """Like :func:`parse_text`, but only the effective value of each symbol."""
-    scan = _scan(text, path)
-    values = {name: (value, kind, line) for name, value, kind, line in scan.entries}
-    return ConfigValues(path=path, values=values, diagnostics=scan.diagnostics,
-                        header_arch=scan.header_arch, header_version=scan.header_version,
-                        line_count=scan.line_count, assignment_count=len(scan.entries),
-                        generated=scan.generated)
+    """Like :func:`parse_text`, but only the effective value of each symbol.
+
+    The two line shapes that make up nearly all of a .config are collected by
+    the regex engine alone; the per-line parser sees only the other lines.
+    When one symbol is assigned twice, the order of lines matters and the
+    whole text goes through the ordered parser instead.
+    """
+    sets = _FAST_SET.findall(text)
+    unsets = _FAST_UNSET.findall(text)
+    scan = _Lines(path)
+    lineno, last = 1, 0
+    for m in _NOT_FAST.finditer(text):
+        start = m.start()
+        lineno += text.count("\n", last, start)
+        last = start
+        scan.other(m.group(), lineno)
+    values = dict(sets)
+    count = len(sets) + len(unsets) + len(scan.entries)
+    others = {e[0] for e in scan.entries}
+    if (len(values) == len(sets) and len(set(unsets)) == len(unsets)
+            and len(others) == len(scan.entries) and values.keys().isdisjoint(unsets)
+            and others.isdisjoint(values) and others.isdisjoint(unsets)):
+        values.update(dict.fromkeys(unsets, "n"))
+        values.update((e[0], e[1]) for e in scan.entries)
+        lines = {e[0]: e[3] for e in scan.entries}
+        return ConfigValues(path, text, values, lines, scan, count)
+    ordered = _Lines(path).scan(text)
+    return ConfigValues(path, text, {e[0]: e[1] for e in ordered.entries},
+                        {e[0]: e[3] for e in ordered.entries}, ordered, count)
 
 
 def _shorten(text: str, limit: int = 60) -> str:

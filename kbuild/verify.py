@@ -286,9 +286,9 @@ class _Values:
                 return value
             # not written: its dependencies are not met, so it is n
             return "n" if name in self.known else "absent"
-        entry = self.cfg.values.get(name)
-        if entry is not None:
-            return entry[0]
+        value = self.cfg.values.get(name)
+        if value is not None:
+            return value
         return "absent" if self.complete else "unknown"
 
     def file_value(self, name: str) -> str | None:

@@ -99,7 +99,8 @@ LABEL second
   IPAPPEND 3
 LABEL xen
   KERNEL mboot.c32
-  APPEND xen.gz dom0_mem=512M --- vmlinuz-c console=hvc0 ip=dhcp root=/dev/nfs nfsroot=10.0.0.1:/x --- initrd.img
+  APPEND xen.gz dom0_mem=512M --- vmlinuz-c console=hvc0 ip=dhcp root=/dev/nfs \
+nfsroot=10.0.0.1:/x --- initrd.img
 """
 
 

@@ -72,7 +72,8 @@ def test_fast_scanner_equals_the_line_by_line_reading(text):
 def test_values_are_the_last_assignment_of_each_symbol(text):
     cfg = parse_text(text, "f")
     values = parse_values(text, "f")
-    assert values.values == {a.name: (a.value, a.kind, a.line) for a in cfg.assignments}
+    assert values.values == {a.name: a.value for a in cfg.assignments}
+    assert {n: values.line(n) for n in values.values} == {a.name: a.line for a in cfg.assignments}
     assert values.assignment_count == len(cfg.assignments)
     assert [str(d) for d in values.diagnostics] == [str(d) for d in cfg.diagnostics]
     h = next((m for m in (_HEADER.match(line.strip(" \t\r\v\f")) for line in text.split("\n")) if m),
@@ -97,7 +98,7 @@ def test_round_trip_through_verify(items):
         render_assignment(n, v, k) for n, (v, k) in items) + "\n"
     parsed = parse_values(text, "f")
     last = {n: (v, k) for n, (v, k) in items}
-    assert {n: (v, k) for n, (v, k, _line) in parsed.values.items()} == last
+    assert parsed.values == {n: v for n, (v, _k) in last.items()}
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "c.config"
         path.write_text(text)

@@ -159,7 +159,11 @@ def dnsmasq_file(site: Site) -> str:
         if p.arch != "um":
             out.append(f"dhcp-boot=tag:{tag},{boot_file_for(p)},,{site.boot_server}")
             if "grub-legacy" in p.loaders:
-                out.append(f"dhcp-option=tag:{tag},150,\"(nd)/grub/{h.name}.conf\"")
+                # pxegrub reads its config file name from option 150, but dnsmasq knows
+                # 150 as Cisco's tftp-server-address and refuses a text value there.
+                out.append(f"# {h.name}: legacy GRUB wants option 150 = \"(nd)/grub/{h.name}.conf\"; "
+                           "dnsmasq cannot send 150 as text: use the ISC dhcpd snippet for "
+                           "this host, or pxelinux/GRUB 2 (which need no option)")
     return "\n".join(out) + "\n"
 
 
