@@ -107,8 +107,9 @@ def main() -> None:
             bare = tmp / "bare"
             bare.mkdir()
             shutil.copy(config, bare / ".config")
-            t_bare = wall(lambda: run(make.make_argv(tree, bare, toolchain.make_variables(profile.arch, plain),
-                                                     [profile.image], make.default_jobs()), env=base_env))
+            bare_argv = make.make_argv(tree, bare, toolchain.make_variables(profile.arch, plain),
+                                       [profile.image], make.default_jobs())
+            t_bare = wall(lambda: run(bare_argv, env=base_env))
             # kbuild, cold: its own build function, fresh build dir, empty ccache
             cold_site = dataclasses.replace(site, artifacts=tmp / "artifacts")
             (cold_site.artifacts / "src").mkdir(parents=True)

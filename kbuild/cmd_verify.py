@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> VerifyReport:
-    from kbuild import cmdline, layout, verify
+    from kbuild import cmdline, verify
     from kbuild.rules import load_rules
 
     nics = [n for item in args.nic for n in item.split(",") if n.strip()]
@@ -99,6 +99,7 @@ def _verify(args: argparse.Namespace) -> VerifyReport:
     dom0: bool | None = True if args.dom0 else None
     profile_name = None
     if args.profile is not None:
+        from kbuild import layout
         from kbuild.site import load_site
 
         site = load_site(Path(args.site) if args.site else None)
@@ -131,7 +132,9 @@ def _verify(args: argparse.Namespace) -> VerifyReport:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kbuild verify", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="kbuild verify",
+        description="Check a kernel config for root over NFS: exit 0 pass, 1 failed, 2 bad input.")
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

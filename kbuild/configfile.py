@@ -129,11 +129,6 @@ _Entry = tuple[str, str, str, int]
 # apart by the regex engine, anything else goes through _Lines.other().
 _FAST_LINE = re.compile(
     r"^(?:CONFIG_([A-Za-z0-9_]+)=([ymn])|# CONFIG_([A-Za-z0-9_]+) is not set|(.*))$", re.M)
-# The same two shapes alone, and every other non-empty line (for parse_values).
-_FAST_SET = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=([ymn])$", re.M)
-_FAST_UNSET = re.compile(r"^# CONFIG_([A-Za-z0-9_]+) is not set$", re.M)
-_NOT_FAST = re.compile(
-    r"^(?!CONFIG_[A-Za-z0-9_]+=[ymn]$|# CONFIG_[A-Za-z0-9_]+ is not set$).+$", re.M)
 # What a line is stripped of (not str.strip(): no Unicode spaces, no "\n").
 _BLANKS = " \t\r\v\f"
 
@@ -233,48 +228,47 @@ def parse_text(text: str, path: str) -> ConfigFile:
 class ConfigValues:
     """The effective value of each symbol of a config file, for checking.
 
-    Values are as Kconfig reads them (later lines win); the line of a value is
-    looked up when asked for, so reading a 10,000-line config stays cheap.
+    Values are as Kconfig reads them: later lines win.
     """
 
-    def __init__(self, path: str, text: str, values: dict[str, str], lines: dict[str, int],
-                 scan: _Lines, assignment_count: int) -> None:
+    def __init__(self, path: str, text: str) -> None:
         self.path = path
-        self.values = values                  # symbol (no CONFIG_ prefix) -> value
+        self.values: dict[str, str] = {}      # symbol (no CONFIG_ prefix) -> value
+        self.lines: dict[str, int] = {}       # symbol -> line of the assignment that won
+        values, lines = self.values, self.lines
+        scan = _Lines(path)
+        entries = scan.entries
+        other = scan.other
+        count = 0
+        # _Lines.scan(), storing straight into the two maps (no tuple per line)
+        for lineno, (name, value, unset, rest) in enumerate(_FAST_LINE.findall(text), 1):
+            if name:
+                values[name] = value
+                lines[name] = lineno
+                count += 1
+            elif unset:
+                values[unset] = "n"
+                lines[unset] = lineno
+                count += 1
+            elif rest:
+                other(rest, lineno)
+                if entries:
+                    e = entries.pop()
+                    values[e[0]] = e[1]
+                    lines[e[0]] = e[3]
+                    count += 1
         self.diagnostics = scan.diagnostics
         self.header_arch = scan.header_arch
         self.header_version = scan.header_version
         self.generated = scan.generated
         self.line_count = _line_count(text)
-        self.assignment_count = assignment_count
-        self._text = text
-        self._lines = lines                   # known so far
+        self.assignment_count = count
 
     def value(self, name: str) -> str | None:
         return self.values.get(name)
 
     def line(self, name: str) -> int | None:
-        """The line of the assignment that gave ``name`` its value."""
-        if name in self._lines:
-            return self._lines[name]
-        value = self.values.get(name)
-        if value is None:
-            return None
-        # Not in _lines: it came from a line of one of the two fast shapes, and
-        # only one such line names it (else parse_values took the ordered path).
-        text = self._text
-        needle = f"# CONFIG_{name} is not set" if value == "n" else f"CONFIG_{name}={value}"
-        end = len(text)
-        while True:
-            pos = text.rfind(needle, 0, end)
-            if pos < 0:
-                return None
-            after = pos + len(needle)
-            if (pos == 0 or text[pos - 1] == "\n") and (after == len(text) or text[after] == "\n"):
-                line = text.count("\n", 0, pos) + 1
-                self._lines[name] = line
-                return line
-            end = pos
+        return self.lines.get(name)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -282,35 +276,8 @@ class ConfigValues:
 
 
 def parse_values(text: str, path: str) -> ConfigValues:
-    """Like :func:`parse_text`, but only the effective value of each symbol.
-
-    The two line shapes that make up nearly all of a .config are collected by
-    the regex engine alone; the per-line parser sees only the other lines.
-    When one symbol is assigned twice, the order of lines matters and the
-    whole text goes through the ordered parser instead.
-    """
-    sets = _FAST_SET.findall(text)
-    unsets = _FAST_UNSET.findall(text)
-    scan = _Lines(path)
-    lineno, last = 1, 0
-    for m in _NOT_FAST.finditer(text):
-        start = m.start()
-        lineno += text.count("\n", last, start)
-        last = start
-        scan.other(m.group(), lineno)
-    values = dict(sets)
-    count = len(sets) + len(unsets) + len(scan.entries)
-    others = {e[0] for e in scan.entries}
-    if (len(values) == len(sets) and len(set(unsets)) == len(unsets)
-            and len(others) == len(scan.entries) and values.keys().isdisjoint(unsets)
-            and others.isdisjoint(values) and others.isdisjoint(unsets)):
-        values.update(dict.fromkeys(unsets, "n"))
-        values.update((e[0], e[1]) for e in scan.entries)
-        lines = {e[0]: e[3] for e in scan.entries}
-        return ConfigValues(path, text, values, lines, scan, count)
-    ordered = _Lines(path).scan(text)
-    return ConfigValues(path, text, {e[0]: e[1] for e in ordered.entries},
-                        {e[0]: e[3] for e in ordered.entries}, ordered, count)
+    """Like :func:`parse_text`, but only the effective value of each symbol."""
+    return ConfigValues(path, text)
 
 
 def _shorten(text: str, limit: int = 60) -> str:

@@ -8,8 +8,9 @@ entry or the host asks for). Four shapes, one per rule:
   the wanted values (``y``, ``m``, ``n`` joined by ``|``). ``=m`` where only
   ``y`` will do is a failure with its own message: modules live on the root.
 * ``any_of = ["IP_PNP_DHCP", ...]``: at least one of them must match ``want``;
-  the first is the one a fix proposes. ``"@nic-drivers"`` stands for the
-  driver symbol of every NIC in the table.
+  the first is the one a fix proposes, unless the rule has its own ``fix``
+  text: then the choice is the user's and ``--fix`` leaves it out.
+  ``"@nic-drivers"`` stands for the driver symbol of every NIC in the table.
 * ``forbid = true``: the condition alone is the failure (a boot entry mistake
   such as UDP with NFSv4).
 * ``measure = "cmdline"`` with ``max = 2048``: a length limit of the kernel.
@@ -27,7 +28,7 @@ import functools
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,8 @@ _KERNEL_VERSION = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
 _RULE_KEYS = {"id", "symbol", "any_of", "want", "forbid", "measure", "max", "kernel", "when",
               "severity", "reason", "source", "fix", "module"}
 _NIC_KEYS = {"symbols", "class", "aliases", "what", "source", "kernel", "arch"}
-_TOP_KEYS = {"schema", "rule", "nic"}
+_RENAMED_KEYS = {"since", "what", "use", "source"}
+_TOP_KEYS = {"schema", "rule", "nic", "renamed"}
 _NIC_CLASSES = ("ethernet", "virtual", "uml")
 
 
@@ -174,10 +176,23 @@ class Nic:
 
 
 @dataclass(frozen=True)
+class Renamed:
+    """A symbol a kernel from ``since`` on no longer has; ``use`` replaces it, if anything."""
+
+    name: str
+    since: Version
+    what: str
+    use: str | None
+    source: str
+    where: str
+
+
+@dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...]
     nics: dict[str, Nic]
     files: tuple[str, ...]
+    renamed: dict[str, Renamed] = field(default_factory=dict)
 
     def nic(self, name: str) -> Nic:
         """The NIC entry for a driver, module or QEMU device name."""
@@ -279,6 +294,17 @@ def _load_cached(keys: tuple[tuple[str, int, int], ...]) -> RuleSet:
                 nics[nic.name] = nic
                 nic_rules[nic.name] = _nic_rules(nic, shown, _nic_line(lines.text, name),
                                                  body.get("kernel"), c)
+    renamed: dict[str, Renamed] = {}
+    for shown, data, lines in parsed:
+        c = _Checker(shown, lines, diags)
+        table = data.get("renamed", {})
+        if not isinstance(table, dict):
+            c.error(("renamed",), "renamed must be a table of tables: [renamed.NAME]")
+            continue
+        for name, body in table.items():
+            entry = _renamed(c, name, body)
+            if entry is not None:
+                renamed[name] = entry
     rules: dict[str, Rule] = {}
     for shown, data, lines in parsed:
         c = _Checker(shown, lines, diags)
@@ -297,7 +323,8 @@ def _load_cached(keys: tuple[tuple[str, int, int], ...]) -> RuleSet:
                 rules.setdefault(r.id, r)
     if diags:
         raise RulesError(diags)
-    return RuleSet(rules=tuple(rules.values()), nics=nics, files=tuple(k[0] for k in keys))
+    return RuleSet(rules=tuple(rules.values()), nics=nics, files=tuple(k[0] for k in keys),
+                   renamed=renamed)
 
 
 def _display(path: str) -> str:
@@ -518,6 +545,28 @@ def _rule(c: _Checker, where: KeyPath, body: Any, nics: dict[str, Nic]) -> Rule 
     return Rule(id=rid, kind=kind, symbols=symbols, want=want, measure=measure, limit=limit,
                 kernel=kernel, when=when, severity=severity, reason=reason, source=source,
                 fix=fix, module=module, path=c.path, line=c.lines.header(where))
+
+
+def _renamed(c: _Checker, name: str, body: Any) -> Renamed | None:
+    where: KeyPath = ("renamed", name)
+    if not _SYMBOL.match(name):
+        c.error(where, f"[renamed.{name}]: not a Kconfig symbol name")
+        return None
+    if not c.keys(body, where, _RENAMED_KEYS, f"[renamed.{name}]"):
+        return None
+    since_raw = c.text(body, "since", where)
+    since = parse_kernel_version(since_raw) if since_raw else None
+    if since_raw and since is None:
+        c.error(where + ("since",), f"since = {since_raw!r} is not a kernel version X.Y[.Z]")
+    what = c.text(body, "what", where)
+    source = c.text(body, "source", where)
+    use = c.text(body, "use", where, required=False)
+    if use is not None and not _SYMBOL.match(use):
+        c.error(where + ("use",), f"use = {use!r}: not a Kconfig symbol name")
+        return None
+    if since is None or what is None or source is None:
+        return None
+    return Renamed(name, since, what, use, source, f"{c.path}:{c.lines.line(where)}")
 
 
 def _nic_line(text: str, name: str) -> int | None:

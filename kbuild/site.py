@@ -159,8 +159,9 @@ class Site:
         try:
             return self.profiles[name]
         except KeyError:
+            known = ", ".join(sorted(self.profiles))
             raise UserError(f"unknown profile {name!r}",
-                            hint=f"profiles in {self.path.name}: {', '.join(sorted(self.profiles))}") from None
+                            hint=f"profiles in {self.path.name}: {known}") from None
 
     def line_of(self, *path: str | int) -> int | None:
         return self.lines.line(path) if self.lines else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from kbuild import bootloaders, layout, pipeline
 from kbuild.bootcfg import pxelinux, server
@@ -12,7 +13,6 @@ from kbuild.errors import UserError
 from kbuild.fsutil import sha256_text, write_text_if_changed
 from kbuild.publish import PublishReport, TreeFile, publish
 from kbuild.site import Profile, Site
-
 
 
 @dataclass
@@ -155,20 +155,20 @@ def plan_tree(site: Site) -> StagePlan:
 
     host_entries: dict[str, BootEntry] = {}
     for host in site.hosts:
-        info = built.get(host.profile)
-        if info is None:
+        hinfo = built.get(host.profile)
+        if hinfo is None:
             warnings.append(f"host {host.name}: profile {host.profile} is not built; "
                             f"no boot files written (run: doit kernel:{host.profile})")
             continue
         p = site.profiles[host.profile]
-        he = make_entry(p, info.release, host=host, hypervisor_file=info.hypervisor,
-                        multiboot2=info.multiboot2)
+        he = make_entry(p, hinfo.release, host=host, hypervisor_file=hinfo.hypervisor,
+                        multiboot2=hinfo.multiboot2)
         host_entries[host.name] = he
-        for hf in hostfiles.host_files(host, p, he, info.uml_binary, info.plain_hypervisor,
+        for hf in hostfiles.host_files(host, p, he, hinfo.uml_binary, hinfo.plain_hypervisor,
                                        f"tftp://{site.boot_server}"):
             files.append(TreeFile(hf.relpath, data=hf.text.encode(), mode=hf.mode, role="entry",
                                   meta={"profile": p.name, "host": host.name,
-                                        "kernel_release": info.release}))
+                                        "kernel_release": hinfo.release}))
     return StagePlan(files, entries, host_entries, warnings)
 
 
@@ -206,7 +206,7 @@ def describe(report: PublishReport) -> str:
 
 def site_digest(site: Site) -> str:
     """Digest of everything in the site file that shapes the staged tree."""
-    data = {
+    data: dict[str, Any] = {
         "profiles": {n: asdict(p) for n, p in sorted(site.profiles.items())},
         "hosts": [asdict(h) for h in site.hosts],
         "boot_server": site.boot_server,

@@ -280,9 +280,13 @@ def task_verify() -> Iterator[dict[str, Any]]:
             "name": name,
             "doc": f"verify {name}'s .config: NFS root, IP autoconfig, NIC, console",
             "actions": [(act_verify, (sp, name))],
-            "file_dep": [str(layout.config_path(s, p))] + rules + _code_deps("verify", "rules"),
+            "file_dep": [str(layout.config_path(s, p))] + rules
+                        + _code_deps("verify", "verify_output", "rules", "cmdline", "configfile"),
             "uptodate": [config_changed({"schema": SCHEMA, "args": p.kernel_args(),
-                                         "nics": list(p.nics), "xen": bool(p.xen)})],
+                                         "nics": list(p.nics), "xen": bool(p.xen),
+                                         "uml": str(p.uml),
+                                         "hosts": [[h.name, h.nic, h.console, list(h.extra), h.nfs_path]
+                                                   for h in s.hosts if h.profile == name]})],
         }
 
 

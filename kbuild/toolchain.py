@@ -138,6 +138,7 @@ def kernel_version(srctree: Path) -> str:
 
 def kconfig_environment(srctree: Path, arch: str, toolchain: Toolchain) -> dict[str, str]:
     """The variables the kernel Makefile exports to its Kconfig run."""
+    srctree = Path(srctree).resolve()
     env = base_environment()
     env.update(arch_variables(arch))
     env.update({

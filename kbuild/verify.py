@@ -8,12 +8,15 @@ console, NICs, Xen dom0, UML) and evaluates the rules of
 resolves the config as ``make olddefconfig`` would, explains every failure
 with the blocking Kconfig dependency chain, and can search a fix fragment
 that is verified by resolving it again. The library returns a
-:class:`VerifyReport`; rendering is :func:`render_table`, :func:`report_json`
-and :func:`render_summary`; nothing here prints.
+:class:`VerifyReport`; :mod:`kbuild.verify_output` renders it (re-exported
+here: :func:`render_table`, :func:`render_summary`, :func:`failed_error`,
+:func:`report_json`); nothing here prints.
 """
 from __future__ import annotations
 
+import contextlib
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +31,17 @@ from kbuild.cmdline import (
     parse_nfsroot,
 )
 from kbuild.configfile import ConfigValues, read_values
-from kbuild.errors import Diagnostic, KbuildError, RequirementError, UserError
+from kbuild.errors import Diagnostic, UserError
 from kbuild.rules import Nic, Rule, RuleSet, load_rules, parse_kernel_version
+from kbuild.verify_output import (  # noqa: F401 - the renderers are part of this API
+    assignment,
+    error_json,
+    failed_error,
+    render_summary,
+    render_table,
+    report_json,
+)
 
-JSON_SCHEMA_ID = "https://kbuild.invalid/schemas/verify-1.json"
-REPORT_VERSION = 1
 # The version kbuild is developed and tested against; used, and said, when nothing tells.
 DEFAULT_KERNEL = "6.1"
 # kbuild's own boot entries look like this; checked when no entry is given.
@@ -68,7 +77,7 @@ class Check:
     """One rule evaluated against one config and boot entry."""
 
     rule: str
-    kind: str                      # symbol | any_of | forbid | limit
+    kind: str                      # symbol | any_of | forbid | limit | stale
     subject: str                   # what the table's first column shows
     symbols: list[str]
     wanted: str
@@ -301,10 +310,6 @@ def _matches(found: str, want: tuple[str, ...]) -> bool:
     return found in want
 
 
-def _assignment(name: str, value: str) -> str:
-    return f"# CONFIG_{name} is not set" if value == "n" else f"CONFIG_{name}={value}"
-
-
 def _module_message(rule: Rule, name: str) -> str:
     return rule.module or (f"{name}=m: a module lives on the root filesystem, which is not "
                            f"mounted yet when it is needed; {rule.reason}")
@@ -360,14 +365,14 @@ def _symbol_check(rule: Rule, values: _Values) -> Check:
     if rule.kind == "symbol":
         subject, found_text = first, found[first]
         wanted = rule.want_text
-        fix = rule.fix or _assignment(first, rule.want[0])
+        fix = rule.fix or assignment(first, rule.want[0])
     else:
         subject = "any of " + ",".join(rule.symbols) if len(rule.symbols) <= 4 \
             else f"any of {len(rule.symbols)} NIC drivers" if rule.id == "some-nic" \
             else f"any of {len(rule.symbols)} symbols"
         found_text = _any_of_found(found, rule.want, unknown)
         wanted = rule.want_text
-        fix = rule.fix or (_assignment(first, rule.want[0])
+        fix = rule.fix or (assignment(first, rule.want[0])
                            + (f" (or another of {', '.join(rule.symbols[1:])})"
                               if len(rule.symbols) > 1 else ""))
     check = _check(rule, subject=subject, symbols=list(rule.symbols), wanted=wanted,
@@ -398,6 +403,27 @@ def _any_of_found(found: dict[str, str], want: tuple[str, ...], unknown: bool) -
     return "none: " + ", ".join(f"{k} {v}" for v, k in sorted(counts.items(), key=lambda i: -i[1]))
 
 
+def stale_symbols(rules: RuleSet, version: Any, cfg: ConfigValues) -> list[Check]:
+    """Warnings for symbols the config sets that this kernel no longer has."""
+    out = []
+    for name, r in rules.renamed.items():
+        value = cfg.value(name)
+        if value is None or value == "n" or version < r.since:
+            continue
+        fix = f"drop the line; set CONFIG_{r.use} instead" if r.use else "drop the line"
+        check = Check(rule=f"renamed:{name}", kind="stale", subject=name, symbols=[name],
+                      wanted="-", found=value, verdict="warn", severity="warning",
+                      reason=f"CONFIG_{name}: {r.what} (Linux {r.since}); this kernel ignores "
+                             "the line", source=r.source, fix=fix, rule_where=r.where,
+                      fixable=False)
+        check.values = {name: value}
+        line = cfg.line(name)
+        if line is not None:
+            check.lines[name] = line
+        out.append(check)
+    return out
+
+
 # ---------------------------------------------------------------------------
 # The whole check
 
@@ -424,14 +450,16 @@ def verify_config(config: str | Path, *, display: str | None = None,
                   nics: Sequence[str] = (), dom0: bool | None = None,
                   rules: RuleSet | None = None, srctree: str | Path | None = None,
                   fix: str | Path | None = None, profile: str | None = None,
-                  workdir: str | Path | None = None) -> VerifyReport:
+                  workdir: str | Path | None = None,
+                  values: ConfigValues | None = None) -> VerifyReport:
     """Check one config file against the rules for one boot entry; see the module doc.
 
+    ``values`` is the file already read (to check many entries against one config).
     Raises :class:`UserError` (exit 2) for unreadable or malformed input, never
     for requirements that fail: those are in the returned report.
     """
     shown = display or str(config)
-    cfg = read_values(config, shown)
+    cfg = values if values is not None else read_values(config, shown)
     if cfg.assignment_count == 0:
         first = cfg.errors[0] if cfg.errors else None
         raise UserError(f"not a kernel config: no CONFIG_ assignment in {cfg.line_count} line(s)"
@@ -488,46 +516,45 @@ def verify_config(config: str | Path, *, display: str | None = None,
     if "none" in facts.facts.get("nic", ()) and arch != "um":
         notes.append("no NIC given: the boot NIC's driver must be built in; name it with --nic")
 
-    tree = None
-    resolved = None
-    known: frozenset[str] = frozenset()
-    if srctree is not None:
-        tree, resolved = _resolve(Path(srctree), arch, Path(config), workdir)
-        known = frozenset(s.name for s in tree.kconf.unique_defined_syms)
-        if not complete:
-            notes.append("minimal config (savedefconfig or fragment): defaults resolved "
-                         "against the source tree")
-        complete = True
-    elif not complete:
-        notes.append("minimal config (no '# Linux/... Kernel Configuration' header: a savedefconfig "
-                     "or fragment): symbols it does not set have their Kconfig defaults, which are "
-                     "unknown without --srctree, so those verdicts are 'unknown'")
-    values = _Values(cfg, complete, resolved, known)
-    checks, applied = evaluate(ruleset, version, facts, values)
+    with contextlib.ExitStack() as scratch:
+        tree = None
+        resolved = None
+        known: frozenset[str] = frozenset()
+        if srctree is not None:
+            tree, resolved = _resolve(Path(srctree), arch, Path(config), workdir, scratch)
+            known = frozenset(s.name for s in tree.kconf.unique_defined_syms)
+            if not complete:
+                notes.append("minimal config (savedefconfig or fragment): defaults resolved "
+                             "against the source tree")
+            complete = True
+        elif not complete:
+            notes.append("minimal config (no '# Linux/... Kernel Configuration' header: a savedefconfig "
+                         "or fragment): symbols it does not set have their Kconfig defaults, which are "
+                         "unknown without --srctree, so those verdicts are 'unknown'")
+        checks, applied = evaluate(ruleset, version, facts, _Values(cfg, complete, resolved, known))
+        checks += stale_symbols(ruleset, version, cfg)
 
-    report = VerifyReport(
-        config=shown, kernel_version=version_text, version_source=version_source, arch=arch,
-        arch_source=arch_source, complete=complete, resolved=resolved is not None,
-        line_count=cfg.line_count, assignment_count=cfg.assignment_count,
-        entry=EntryInfo(source=spec.source, format="assumed" if assumed else spec.format,
-                        cmdline=spec.cmdline.text, label=spec.label, initrd=spec.initrd,
-                        hypervisor=spec.hypervisor or ("xen" if is_dom0 else None),
-                        assumed=assumed),
-        facts={k: sorted(v) for k, v in sorted(facts.facts.items())},
-        checks=checks, rules_applied=applied, rules_total=len(ruleset.rules), notes=notes,
-        srctree=str(srctree) if srctree is not None else None, profile=profile)
-    if tree is not None:
-        _explain(tree, report)
-        if fix is not None:
-            report.fix = _search_fix(tree, Path(config), Path(fix), report, ruleset, version, facts,
-                                     _Values(cfg, True, None, known))
+        report = VerifyReport(
+            config=shown, kernel_version=version_text, version_source=version_source, arch=arch,
+            arch_source=arch_source, complete=complete, resolved=resolved is not None,
+            line_count=cfg.line_count, assignment_count=cfg.assignment_count,
+            entry=EntryInfo(source=spec.source, format="assumed" if assumed else spec.format,
+                            cmdline=spec.cmdline.text, label=spec.label, initrd=spec.initrd,
+                            hypervisor=spec.hypervisor or ("xen" if is_dom0 else None),
+                            assumed=assumed),
+            facts={k: sorted(v) for k, v in sorted(facts.facts.items())},
+            checks=checks, rules_applied=applied, rules_total=len(ruleset.rules), notes=notes,
+            srctree=str(srctree) if srctree is not None else None, profile=profile)
+        if tree is not None:
+            _explain(tree, report)
+            if fix is not None:
+                report.fix = _search_fix(tree, Path(config), Path(fix), report, ruleset, version, facts,
+                                         _Values(cfg, True, None, known))
     return report
 
 
-def _resolve(srctree: Path, arch: str, config: Path, workdir: str | Path | None
-             ) -> tuple[Any, dict[str, str]]:
-    import tempfile
-
+def _resolve(srctree: Path, arch: str, config: Path, workdir: str | Path | None,
+             scratch: contextlib.ExitStack) -> tuple[Any, dict[str, str]]:
     from kbuild import kconfig, toolchain
 
     if arch not in toolchain.known_arches():
@@ -535,8 +562,11 @@ def _resolve(srctree: Path, arch: str, config: Path, workdir: str | Path | None
                         f"not {arch!r}", hint="pass --arch")
     srctree = srctree.resolve()
     env = toolchain.kconfig_environment(srctree, arch, toolchain.detect_toolchain())
-    scratch = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="kbuild-verify-"))
-    tree = kconfig.load_tree(srctree, arch, env, scratch)
+    # $(cc-option) probes write scratch files; without a workdir they go to a temp dir
+    # that lives until the caller's ExitStack closes
+    work = Path(workdir) if workdir is not None else Path(
+        scratch.enter_context(tempfile.TemporaryDirectory(prefix="kbuild-verify-")))
+    tree = kconfig.load_tree(srctree, arch, env, work)
     return tree, kconfig.resolve_config(tree, config)
 
 
@@ -592,7 +622,7 @@ def fix_fragment_text(report: VerifyReport, assignments: dict[str, str], why: di
         lines.append("# Nothing to add.")
     for name, value in assignments.items():
         lines.append(f"# {why.get(name, '')}".rstrip())
-        lines.append(_assignment(name, value))
+        lines.append(assignment(name, value))
     return "\n".join(lines) + "\n"
 
 
@@ -632,221 +662,32 @@ def verify_profile(site: Any, profile: Any, rules: RuleSet | None = None) -> Ver
         shown = str(config.relative_to(site.root))
     except ValueError:
         shown = str(config)
-    return verify_config(config, display=shown, arch=profile.arch, arch_source="profile",
-                         entry=profile_entry(profile), nics=profile_nics(site, profile),
-                         dom0=profile.xen is not None, rules=rules, profile=profile.name)
+    cfg = read_values(config, shown)
+    ruleset = rules or load_rules()
+    nics = profile_nics(site, profile)
+    common = dict(display=shown, arch=profile.arch, arch_source="profile", nics=nics,
+                  dom0=profile.xen is not None, rules=ruleset, profile=profile.name, values=cfg)
+    entry = profile_entry(profile)
+    report = verify_config(config, entry=entry, **common)  # type: ignore[arg-type]
+    if profile.arch == "um":
+        return report
+    # Hosts may change the entry (console, extra arguments, their own NFS path):
+    # check each distinct one, and add what it gets wrong that the profile does not.
+    from kbuild.bootcfg.entry import host_nfsroot
 
-
-# ---------------------------------------------------------------------------
-# Output
-
-
-def _short(check: Check) -> str:
-    if check.kind in ("symbol", "any_of"):
-        return f"{check.subject} (wanted {check.wanted}, found {check.found})"
-    return f"{check.subject}: {check.found}" if check.kind == "limit" else check.rule
-
-
-def render_summary(report: VerifyReport) -> str:
-    """A few lines for the doit task: the verdict and what failed."""
-    who = f"profile {report.profile}" if report.profile else report.config
-    head = (f"verify {who}: Linux {report.kernel_version} {report.arch}, "
-            f"{len(report.checks)} checks")
-    warns = report.count("warn")
-    if report.passed:
-        text = f"{head}: PASS" + (f" ({warns} warning(s))" if warns else "")
-    else:
-        text = f"{head}: FAIL, {len(report.failures)} failed: " + "; ".join(
-            _short(c) for c in report.failures)
-    for c in report.checks:
-        if c.verdict == "warn":
-            text += f"\n  warning: {_short(c)}: {c.reason}"
-    return text
-
-
-def failed_error(report: VerifyReport) -> KbuildError:
-    """A RequirementError naming every failed rule with its reason and fix."""
-    who = f"profile {report.profile!r}" if report.profile else report.config
-    lines = [f"{who}: {len(report.failures)} root-over-NFS requirement(s) not met "
-             f"(Linux {report.kernel_version} {report.arch}, entry: {report.entry.cmdline}):"]
-    for c in report.failures:
-        where = "".join(f" [{report.config}:{line}]" for line in c.lines.values())
-        lines.append(f"  {_short(c)}{where}: {c.reason}")
-        if c.fix:
-            lines.append(f"    fix: {c.fix}")
-    return RequirementError("\n".join(lines), hint=f"see why with: kbuild verify {report.config} "
-                            "--srctree SRC (add --fix FRAGMENT for a verified fragment)")
-
-
-_VERDICT = {"pass": "pass", "fail": "FAIL", "warn": "warn", "unknown": "unknown"}
-# Table cells are cut at these widths; the details below the table and --json keep all.
-_WIDTHS = (32, 16, 24, 7, 60, 40)
-_DETAIL_LINES = 4
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def render_table(report: VerifyReport, only_problems: bool = False) -> str:
-    """The human report: a header, the table, details of every problem, the result."""
-    out = [f"kbuild verify {report.config}"]
-    if report.resolved:
-        shape = f"resolved against {report.srctree} (as make olddefconfig)"
-    else:
-        shape = "full .config" if report.complete else "minimal config"
-    out.append(f"  Linux {report.kernel_version} ({report.version_source}), {report.arch} "
-               f"({report.arch_source}), {shape}, {report.line_count} lines")
-    entry = report.entry
-    what = "assumed" if entry.assumed else f"{entry.source} ({entry.format}" + (
-        f", label {entry.label}" if entry.label else "") + ")"
-    out.append(f"  boot entry: {what}: {entry.cmdline}")
-    if entry.hypervisor:
-        out.append(f"  booted by Xen ({entry.hypervisor}) as dom0")
-    out.append(f"  {report.rules_applied} of {report.rules_total} rules apply")
-    out.append("")
-    rows = [c for c in report.checks if not only_problems or c.verdict != "pass"]
-    table = [("SYMBOL", "WANT", "FOUND", "VERDICT", "WHY", "FIX")]
-    table += [(c.subject, c.wanted, c.found + ("*" if c.file_values else ""), _VERDICT[c.verdict],
-               c.reason, c.fix or "") for c in rows]
-    cells = [[_cut(r[i], _WIDTHS[i]) for i in range(6)] for r in table]
-    widths = [max(len(r[i]) for r in cells) for i in range(6)]
-    if rows:
-        for r in cells:
-            out.append("  ".join(r[i].ljust(widths[i]) for i in range(6)).rstrip())
-    else:
-        out.append(f"(all {len(report.checks)} checks passed)")
-    if any(c.file_values for c in rows):
-        out.append("* the file says otherwise; resolving it against the source tree gives this value")
-    problems = [c for c in report.checks if c.verdict != "pass"]
-    if problems:
-        out.append("")
-    for c in problems:
-        out.extend(_details(report, c))
-    if report.notes:
-        out.append("")
-        out.extend(f"note: {n}" for n in report.notes)
-    if report.fix is not None:
-        out.append("")
-        out.extend(_render_fix(report.fix))
-    out.append("")
-    out.append(_result_line(report))
-    return "\n".join(out) + "\n"
-
-
-def _details(report: VerifyReport, c: Check) -> list[str]:
-    out = [f"{_VERDICT[c.verdict]} {c.subject}: {c.reason}",
-           f"  rule {c.rule} ({c.rule_where}); source: {c.source}"]
-    shown = 0
-    for name in c.symbols:
-        if shown == _DETAIL_LINES:
-            out.append(f"  ... {len(c.symbols) - shown} more symbols")
-            break
-        line = c.lines.get(name)
-        value = c.values.get(name)
-        if name in c.file_values:
-            out.append(f"  {report.config}:{line}: {_config_line(name, c.file_values[name])} in the "
-                       f"file, but the kernel's Kconfig makes it {value}")
-        elif line is not None:
-            out.append(f"  {report.config}:{line}: {_config_line(name, value or '?')}")
-        elif value == "absent":
-            out.append(f"  CONFIG_{name} is not in the config: its dependencies are not met, or this "
-                       "kernel has no such symbol")
-        elif value == "unknown":
-            out.append(f"  CONFIG_{name} is not in this minimal config: its default decides "
-                       "(pass --srctree to resolve it)")
-        else:
+    seen = {entry.cmdline.args}
+    known = {(c.rule, c.found, c.verdict) for c in report.checks}
+    for host in site.hosts:
+        if host.profile != profile.name:
             continue
-        shown += 1
-    for text in c.explanation:
-        out.append(f"  {text}")
-    if len(c.needs) > 1:
-        out.append("  needs: " + ", ".join(c.needs))
-    if c.fix:
-        out.append(f"  fix: {c.fix}")
-    return out
-
-
-def _config_line(name: str, value: str) -> str:
-    return f"# CONFIG_{name} is not set" if value == "n" else f"CONFIG_{name}={value}"
-
-
-def _render_fix(fix: FixInfo) -> list[str]:
-    if fix.verified:
-        out = [f"fix: wrote {fix.path} ({len(fix.assignments)} line(s), verified by resolving "
-               f"the config with it, {fix.resolutions} resolutions):"]
-        out += [f"  {_assignment(n, v)}    # {fix.why.get(n, '')}" for n, v in fix.assignments.items()]
-    else:
-        out = ["fix: no fragment found that passes; still failing: " + ", ".join(fix.remaining),
-               "  tried: " + ", ".join(_assignment(n, v) for n, v in fix.assignments.items())]
-    for item in fix.left_out:
-        out.append(f"  not a config matter: {item}")
-    return out
-
-
-def _result_line(report: VerifyReport) -> str:
-    n = len(report.checks)
-    fails = report.count("fail")
-    warns = report.count("warn")
-    unknown = report.count("unknown")
-    extra = []
-    if warns:
-        extra.append(f"{warns} warning(s)")
-    if unknown:
-        extra.append(f"{unknown} unknown")
-    tail = f" ({', '.join(extra)})" if extra else ""
-    if report.passed:
-        return f"result: PASS: {n - warns - unknown} of {n} checks passed{tail}"
-    names = ", ".join(dict.fromkeys(c.subject for c in report.failures))
-    undecided = sum(1 for c in report.failures if c.verdict == "unknown")
-    what = "failed" if not undecided else "failed or undecided"
-    return f"result: FAIL: {fails + undecided} of {n} checks {what} ({names}){tail}"
-
-
-def report_json(report: VerifyReport) -> dict[str, Any]:
-    """The report as the JSON document described by docs/verify-schema.json."""
-    return {
-        "$schema": JSON_SCHEMA_ID,
-        "version": REPORT_VERSION,
-        "status": "pass" if report.passed else "fail",
-        "exit_code": report.exit_code,
-        "config": {"path": report.config, "lines": report.line_count,
-                   "assignments": report.assignment_count, "complete": report.complete,
-                   "resolved": report.resolved, "srctree": report.srctree},
-        "kernel": {"version": report.kernel_version, "source": report.version_source},
-        "arch": {"name": report.arch, "source": report.arch_source},
-        "profile": report.profile,
-        "entry": {"source": report.entry.source, "format": report.entry.format,
-                  "cmdline": report.entry.cmdline, "label": report.entry.label,
-                  "initrd": report.entry.initrd, "hypervisor": report.entry.hypervisor,
-                  "assumed": report.entry.assumed},
-        "facts": report.facts,
-        "summary": {"checks": len(report.checks), "pass": report.count("pass"),
-                    "fail": report.count("fail"), "warn": report.count("warn"),
-                    "unknown": report.count("unknown"), "rules_applied": report.rules_applied,
-                    "rules_total": report.rules_total},
-        "checks": [{
-            "rule": c.rule, "kind": c.kind, "subject": c.subject, "symbols": c.symbols,
-            "wanted": c.wanted, "found": c.found, "verdict": c.verdict, "severity": c.severity,
-            "reason": c.reason, "source": c.source, "fix": c.fix, "rule_location": c.rule_where,
-            "values": c.values, "lines": c.lines, "file_values": c.file_values, "explanation": c.explanation,
-            "needs": c.needs,
-        } for c in report.checks],
-        "notes": report.notes,
-        "fix": None if report.fix is None else {
-            "path": report.fix.path, "verified": report.fix.verified,
-            "assignments": [{"symbol": n, "value": v, "line": _assignment(n, v),
-                             "why": report.fix.why.get(n, "")}
-                            for n, v in report.fix.assignments.items()],
-            "remaining": report.fix.remaining, "left_out": report.fix.left_out,
-            "resolutions": report.fix.resolutions},
-        "errors": [],
-    }
-
-
-def error_json(error: KbuildError) -> dict[str, Any]:
-    """The JSON document for bad input (exit 2) or a failure of the machine."""
-    diags = getattr(error, "diagnostics", None) or [
-        Diagnostic(error.path, error.line, "error", error.message, error.hint)]
-    return {"$schema": JSON_SCHEMA_ID, "version": REPORT_VERSION, "status": "error",
-            "exit_code": error.exit_code, "errors": [d.as_dict() for d in diags]}
+        args = profile.kernel_args(nfsroot=host_nfsroot(profile, host), console=host.console,
+                                   extra=host.extra)
+        spec = entry_from_cmdline(" ".join(args), f"host {host.name}", dom0=profile.xen is not None)
+        if spec.cmdline.args in seen:
+            continue
+        seen.add(spec.cmdline.args)
+        for c in verify_config(config, entry=spec, **common).checks:  # type: ignore[arg-type]
+            if c.verdict != "pass" and (c.rule, c.found, c.verdict) not in known:
+                c.subject = f"host {host.name}: {c.subject}"
+                report.checks.append(c)
+    return report

@@ -103,7 +103,8 @@ def test_uml_launch_script_runs_in_sh(tmp_path):
                          env={"UML_DIR": str(tmp_path / "u"), "PATH": "/usr/bin:/bin"}).stdout.split("\n")
     assert out[: len(args)] == args
     assert out[len(args):len(args) + 3] == [f"uml_dir={tmp_path / 'u'}", "umid=uml", "extra=1"]
-    assert uml.network_args("tuntap", "t0", "52:54:00:00:00:01") == (["eth0=tuntap,t0,52:54:00:00:00:01"], "eth0")
+    assert uml.network_args("tuntap", "t0", "52:54:00:00:00:01") == (
+        ["eth0=tuntap,t0,52:54:00:00:00:01"], "eth0")
 
 
 def test_multiboot_detection(tmp_path):

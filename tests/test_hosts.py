@@ -5,7 +5,6 @@ import hashlib
 import json
 import shutil
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -200,7 +199,7 @@ def test_lints_long_path_and_open_exports(tmp_path, hsite):
     text = hsite.path.read_text().replace('nfs_path = "/srv/nfsroot/xenhost1"',
                                           'nfs_path = "/mnt/disk1/work/nfs-client/rootfs/default/10.0.2.22"')
     text = text.replace("[nfs]\n", '[nfs]\nclients = ["*"]\n')
-    text += '\n[[hosts]]\nname = "dyn"\nmac = "52:54:00:aa:00:09"\nprofile = "nfsroot"\n'  
+    text += '\n[[hosts]]\nname = "dyn"\nmac = "52:54:00:aa:00:09"\nprofile = "nfsroot"\n'
     hsite.path.write_text(text)
     snip = server.snippets(load_site(hsite.path))
     joined = "\n".join(snip.warnings)

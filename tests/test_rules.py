@@ -29,6 +29,13 @@ def test_builtin_rules_load_and_cover_the_nfs_root_essentials():
         assert "\n" not in r.reason
 
 
+def test_renamed_symbols_are_data():
+    rs = load_rules()
+    assert rs.renamed["NET_ETHERNET"].use == "ETHERNET"
+    assert str(rs.renamed["NFSD_V3"].since) == "5.18"
+    assert rs.renamed["NFSD_V3"].where.endswith("renames.toml:12")
+
+
 def test_nic_names_aliases_and_generated_rules():
     rs = load_rules()
     assert rs.nic("virtio_net").name == "virtio-net"
@@ -115,6 +122,7 @@ source = "vendor tree"
     ('[[rule]]\nid = "x"\nsymbol = "A"\nsource = "s"\n', 1, "missing 'reason'"),
     ('[rule\nid = 1\n', 1, "invalid TOML"),
     ('schema = 2\n', 1, "this kbuild reads schema 1"),
+    ('[renamed.OLD]\nsince = "three"\nwhat = "gone"\nsource = "s"\n', 2, "not a kernel version"),
 ])
 def test_rule_file_errors_name_file_and_line(tmp_path, body, line, needle):
     bad = _write(tmp_path, body, "bad.toml")

@@ -316,3 +316,14 @@ def test_json_documents_validate_against_the_schema(tmp_path):
     assert doc["exit_code"] == 2 and doc["errors"][0]["message"] == "no such file"
     with pytest.raises(jsonschema.ValidationError):
         validator.validate({**good, "status": "maybe"})
+
+
+def test_symbols_this_kernel_no_longer_has_are_flagged(tmp_path):
+    report = check(tmp_path, {"NET_ETHERNET": "y", "NFSD_V3": "y", "NFS_V4_1": "y"})
+    stale = {c.subject: c for c in report.checks if c.kind == "stale"}
+    assert set(stale) == {"NET_ETHERNET", "NFSD_V3"}        # NFS_V4_1 still exists in 6.1
+    assert stale["NET_ETHERNET"].verdict == "warn" and report.passed
+    assert stale["NET_ETHERNET"].fix == "drop the line; set CONFIG_ETHERNET instead"
+    assert "5.18" in stale["NFSD_V3"].reason
+    old = check(tmp_path, {"NET_ETHERNET": "y", "ETHERNET": None}, kernel_version="3.1")
+    assert not [c for c in old.checks if c.kind == "stale"]

@@ -277,3 +277,22 @@ def test_xz_is_read_like_plain_text(tmp_path):
     assert a.returncode == b.returncode == 1
     assert json.dumps(da["checks"]).replace(str(plain), "X") == \
         json.dumps(db["checks"]).replace(str(packed), "X")
+
+
+def test_profile_hosts_are_checked_with_their_own_entries(repo_site, nfsroot_config, tmp_path):
+    import dataclasses
+
+    from kbuild.site import Host
+
+    hosts = [Host(name="pc1", profile="nfsroot", mac="52:54:00:00:00:01", nic="e1000"),
+             Host(name="pc2", profile="nfsroot", mac="52:54:00:00:00:02", console=("hvc0",)),
+             Host(name="pc3", profile="nfsroot", mac="52:54:00:00:00:03", nfs_path="/" + "p" * 1100),
+             Host(name="pc4", profile="nfsroot", mac="52:54:00:00:00:04", nic="r8169")]
+    site = dataclasses.replace(repo_site, hosts=hosts)
+    report = verify.verify_profile(site, site.profiles["nfsroot"])
+    failed = {(c.subject, c.rule) for c in report.failures}
+    assert failed == {("host pc2: any of HVC_XEN,VIRTIO_CONSOLE", "console-hvc"),
+                      ("host pc3: nfsroot_value", "nfsroot-length"),
+                      ("host pc3: nfsroot_device", "nfsroot-device-length"),
+                      ("R8169", "nic:r8169")}
+    assert "R8169" in str(verify.failed_error(report))

@@ -25,7 +25,8 @@ def multiboot_cmdline_bytes(e: BootEntry, base_uri: str = "") -> int:
     return len(hyp) + 1 + len(ker) + 1
 
 
-def commands(e: BootEntry, hypervisor_plain: str | None = None, base_uri: str = "tftp://0.0.0.0") -> list[str]:
+def commands(e: BootEntry, hypervisor_plain: str | None = None,
+             base_uri: str = "tftp://0.0.0.0") -> list[str]:
     """iPXE commands; paths start with '/' so they resolve against the server root,
     not against the directory of the script."""
     _check(e.kernel_args, e.label)

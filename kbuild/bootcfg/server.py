@@ -39,13 +39,13 @@ def _exports(site: Site) -> tuple[list[Export], list[str]]:
     warnings: list[str] = []
     exports: OrderedDict[str, Export] = OrderedDict()
     hosts_by_profile: dict[str, list[Host]] = {}
-    for h in site.hosts:
-        hosts_by_profile.setdefault(h.profile, []).append(h)
+    for one in site.hosts:
+        hosts_by_profile.setdefault(one.profile, []).append(one)
     for p in site.profiles.values():
         targets: list[tuple[str, Host | None]] = []
         hosts = hosts_by_profile.get(p.name, [])
-        for h in hosts:
-            targets.append((host_nfsroot(p, h).path, h))
+        for host in hosts:
+            targets.append((host_nfsroot(p, host).path, host))
         if not hosts:
             targets.append((p.nfsroot.path, None))
         for path, h in targets:
@@ -79,7 +79,7 @@ def _exports(site: Site) -> tuple[list[Export], list[str]]:
 def lint(site: Site) -> list[str]:
     out = []
     for p in site.profiles.values():
-        hosts = [h for h in site.hosts if h.profile == p.name] or [None]
+        hosts: list[Host | None] = [h for h in site.hosts if h.profile == p.name] or [None]
         for h in hosts:
             nfs = host_nfsroot(p, h)
             who = f"host {h.name}" if h else f"profile {p.name}"
@@ -117,7 +117,7 @@ def ganesha_file(exports: list[Export]) -> str:
     out = [f"# {GENERATED}", "# nfs-ganesha EXPORT blocks (include from ganesha.conf)."]
     for i, ex in enumerate(exports, 1):
         protocols = "3, 4" if ex.version == "3" else "4"
-        body = [f"EXPORT {{",
+        body = ["EXPORT {",
                 f"    Export_Id = {i};",
                 f"    Path = \"{ex.path}\";",
                 f"    Pseudo = \"{ex.path}\";",
