@@ -124,7 +124,7 @@ class ProgressLine:
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval
-        self._last = 0.0
+        self._last = float("-inf")  # the first line always shows
         self._width = 0
 
     def __call__(self, text: str) -> None:

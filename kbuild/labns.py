@@ -182,8 +182,9 @@ def _watch(lab: Lab, vm: Child, console: Path) -> dict[str, Any]:
             return {"ok": False, "reason": f"the VM exited (status {vm.proc.returncode}) "
                     "before init printed the marker", "seconds": round(now - started, 2)}
         if now > deadline:
-            what = "the marker" if marker_at is None else "the end of the workloads"
-            return {"ok": False, "reason": f"no {what} within {spec['timeout']} s",
+            what = ("init's marker did not appear" if marker_at is None
+                    else "the workloads did not finish")
+            return {"ok": False, "reason": f"{what} within {spec['timeout']:g} s",
                     "seconds": round(now - started, 2)}
         time.sleep(0.1)
 
