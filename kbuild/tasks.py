@@ -25,12 +25,17 @@ KBUILD_DIR = Path(__file__).resolve().parent
 SCHEMA = "1"
 
 DOIT_CONFIG: dict[str, Any] = {
-    "default_tasks": ["list"] if False else [],
+    "default_tasks": [],
     "backend": "sqlite3",
     "dep_file": "artifacts/.doit-kbuild.sqlite3",
     "verbosity": 1,
     "action_string_formatting": "new",
 }
+
+
+# doit opens its state database before any task runs; its directory must exist
+# even in a checkout where nothing was ever generated.
+os.makedirs(os.path.dirname(DOIT_CONFIG["dep_file"]), exist_ok=True)
 
 
 def _site_path() -> Path:
