@@ -62,3 +62,68 @@ def test_boot_nfsroot_runs_init_from_nfs(built):
     assert re.search(r"root 10\.0\.2\.2:/nfsroot nfs4?", r.out), r.out
     console = (REPO / "artifacts/boot/nfsroot/console.log").read_text(errors="replace")
     assert "KBUILD-MARKER" in console and "VFS: Mounted root (nfs" in console
+
+
+def _start_doit(*args: str):
+    import os
+    import subprocess
+
+    from tests.e2e import BIN
+
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.Popen([str(BIN / "doit"), *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _kill_group(proc) -> None:
+    import os
+    import signal
+
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_sigkill_during_build_recovers_without_rebuilding_everything(built):
+    import shutil
+    import time
+
+    bdir = REPO / "artifacts/build/nfsroot"
+    log = REPO / "artifacts/logs/build-nfsroot.log"
+    shutil.rmtree(bdir / "kernel/sched")
+    (bdir / "arch/x86/boot/bzImage").unlink()
+    proc = _start_doit("kernel:nfsroot")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if log.exists() and log.read_text(errors="replace").count("  CC  ") >= 1:
+            break
+        time.sleep(0.2)
+    _kill_group(proc)  # in the middle of compiling kernel/sched
+    r = doit("kernel:nfsroot")
+    assert r.code == 0, r.out
+    assert "build:nfsroot" in r.executed
+    compiled = log.read_text(errors="replace").count("  CC  ")
+    assert 0 < compiled < 100  # kernel/sched again, not the whole kernel
+    assert (bdir / "arch/x86/boot/bzImage").is_file()
+
+
+def test_sigkill_during_configure_leaves_a_whole_config(built):
+    import time
+
+    from kbuild.kconfig import values_of
+
+    cfg = REPO / "artifacts/build/nfsroot/.config"
+    before = cfg.read_text()
+    frag = REPO / "fragments" / "console-serial.config"
+    original = frag.read_text()
+    try:
+        frag.write_text(original + "# force configure to run\n")
+        proc = _start_doit("config:nfsroot")
+        time.sleep(2.0)  # kconfiglib is parsing the tree
+        _kill_group(proc)
+        assert cfg.read_text() == before  # untouched (or replaced whole, which here is the same)
+        r = doit("config:nfsroot")
+        assert r.code == 0 and "config:nfsroot" in r.executed, r.out
+        assert values_of(cfg.read_text())["ROOT_NFS"] == "y"
+    finally:
+        frag.write_text(original)
