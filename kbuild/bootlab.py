@@ -230,6 +230,14 @@ def _result(profile: Profile, variant: str, result: dict[str, Any], console: Pat
     if res.ok and not any(e.startswith("root ") and " nfs" in e for e in res.evidence):
         res.ok = False
         res.reason = "init ran but the root filesystem is not NFS"
+    if res.ok and profile.xen is not None:
+        # dom0 proof: Xen's /sys/hypervisor and the control domain capability
+        if not any(e.startswith("hypervisor xen ") for e in res.evidence):
+            res.ok = False
+            res.reason = "init ran but /sys/hypervisor does not show Xen"
+        elif not any("control_d" in e for e in res.evidence):
+            res.ok = False
+            res.reason = "init ran under Xen but not as dom0 (no control_d capability)"
     if not res.ok:
         logs = result.get("logs", {})
         raise InfraError(f"boot {profile.name} [{variant}] failed: {res.reason}",

@@ -7,62 +7,13 @@ and where they came from (the publish manifest's provenance).
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbuild import hostfiles
+from kbuild import cmdline, hostfiles
 from kbuild.errors import UserError
 from kbuild.publish import read_manifest
-
-
-@dataclass
-class PxeLabel:
-    name: str
-    kernel: str | None = None
-    append: str = ""
-    ipappend: int = 0
-
-
-@dataclass
-class PxeConfig:
-    default: str | None
-    ontimeout: str | None
-    labels: dict[str, PxeLabel]
-
-    def boot_label(self) -> PxeLabel | None:
-        for name in (self.default, self.ontimeout):
-            if name and name in self.labels:
-                return self.labels[name]
-        return next(iter(self.labels.values()), None)
-
-
-def parse_pxelinux(text: str) -> PxeConfig:
-    default = ontimeout = None
-    labels: dict[str, PxeLabel] = {}
-    current: PxeLabel | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, _, value = line.partition(" ")
-        key = key.upper()
-        value = value.strip()
-        if key == "LABEL":
-            current = PxeLabel(value)
-            labels[value] = current
-        elif key == "DEFAULT":
-            default = value
-        elif key == "ONTIMEOUT":
-            ontimeout = value
-        elif current is not None and key in ("KERNEL", "LINUX"):
-            current.kernel = value
-        elif current is not None and key == "APPEND":
-            current.append = value
-        elif current is not None and key == "IPAPPEND":
-            current.ipappend = int(value) if value.isdigit() else 0
-    return PxeConfig(default, ontimeout, labels)
 
 
 @dataclass
@@ -114,31 +65,22 @@ def explain(tree: Path, mac: str | None, ip: str | None, uuid: str | None = None
         raise UserError("PXELINUX would find no configuration file for this client", path=cfgdir,
                         hint="publish a default menu or a per-host entry")
     rel = f"pxelinux.cfg/{chosen}"
-    cfg = parse_pxelinux((cfgdir / chosen).read_text(errors="replace"))
-    label = cfg.boot_label()
-    exp = Explanation(tree=tree, tried=tried, config_file=rel, label=label.name if label else None,
-                      kernel=None, kernel_args=[])
-    if label is None or label.kernel is None:
-        exp.problems.append(f"{rel} has no bootable LABEL")
+    try:
+        spec = cmdline.parse_entry((cfgdir / chosen).read_text(errors="replace"), rel)
+    except UserError as e:
+        exp = Explanation(tree=tree, tried=tried, config_file=rel, label=None, kernel=None,
+                          kernel_args=[])
+        exp.problems.append(f"{rel}: {e.message}")
         return exp
-    words = shlex.split(label.append) if label.append else []
-    if label.kernel.endswith("mboot.c32"):
-        # mboot.c32 hypervisor [args] --- kernel [args] [--- module ...]
-        parts: list[list[str]] = [[]]
-        for w in words:
-            if w == "---":
-                parts.append([])
-            else:
-                parts[-1].append(w)
-        if len(parts) < 2 or not parts[0] or not parts[1]:
-            exp.problems.append(f"{rel}: mboot.c32 APPEND needs 'hypervisor --- kernel'")
-            return exp
-        exp.hypervisor, exp.hypervisor_args = parts[0][0], parts[0][1:]
-        exp.kernel, exp.kernel_args = parts[1][0], parts[1][1:]
-    else:
-        exp.kernel, exp.kernel_args = label.kernel, words
-        if label.ipappend & 2 and mac:
-            exp.kernel_args.append("BOOTIF=" + hostfiles.pxelinux_mac_name(mac))
+    # IPAPPEND 2: PXELINUX appends the booting NIC's address as BOOTIF=01-<mac>
+    bootif = "BOOTIF=" + hostfiles.pxelinux_mac_name(mac) if mac else None
+    args = [bootif if a == cmdline.IPAPPEND_BOOTIF and bootif else a for a in spec.cmdline.args]
+    exp = Explanation(tree=tree, tried=tried, config_file=rel, label=spec.label,
+                      kernel=spec.kernel, kernel_args=args, hypervisor=spec.hypervisor,
+                      hypervisor_args=list(spec.hypervisor_args))
+    if exp.kernel is None:
+        exp.problems.append(f"{rel} has no bootable entry")
+        return exp
     manifest = read_manifest(tree) or {}
     owned = manifest.get("files", {})
     for what, path in (("kernel", exp.kernel), ("hypervisor", exp.hypervisor)):

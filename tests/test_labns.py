@@ -64,8 +64,9 @@ def test_port_taken_on_the_host_does_not_matter(tmp_path):
 
 
 def test_nfs_server_that_fails_to_start(tmp_path):
-    spec = _spec(tmp_path, "sleep 60", config="EXPORT { Export_Id = 1; Path = /nonexistent; "
-                                               "FSAL { Name = NOSUCHFSAL; } }\nNFS_CORE_PARAM { NFS_Port = 99999; }\n")
+    bad = ("EXPORT { Export_Id = 1; Path = /nonexistent; FSAL { Name = NOSUCHFSAL; } }\n"
+           "NFS_CORE_PARAM { NFS_Port = 99999; }\n")
+    spec = _spec(tmp_path, "sleep 60", config=bad)
     res = bootlab.run_lab(spec, tmp_path / "lab")
     assert res["ok"] is False
     assert "ganesha" in res["reason"] and "log:" in res["reason"]

@@ -54,7 +54,7 @@
 #include <unistd.h>
 
 #define NPROC 4
-#define ROUNDS 150		/* register windows per thread */
+#define ROUNDS 300		/* register windows per thread */
 #define YIELDS 3		/* sched_yield calls inside a window */
 #define SPIN 20000		/* busy loop between them */
 
@@ -180,7 +180,11 @@ static void make_pattern(struct img *m, uint64_t seed)
 	"fstpt " S(XO) "+4*16(%[out])\n\t" "fstpt " S(XO) "+5*16(%[out])\n\t" \
 	"fstpt " S(XO) "+6*16(%[out])\n\t" "fstpt " S(XO) "+7*16(%[out])\n\t" \
 	"fldcw %[dfcw]\n\t" "ldmxcsr %[dmx]\n\t"
-/* yield and spin; a signal may arrive anywhere in here */
+/*
+ * Spin, touch a fresh page (a page fault: UML runs a stub in the process to
+ * learn the fault address) and yield, YIELDS times; a signal may arrive
+ * anywhere in here.
+ */
 #define WINDOW \
 	"movl $1, (%[flag])\n\t" \
 	"mov %[ny], %%r8\n" \
@@ -189,6 +193,9 @@ static void make_pattern(struct img *m, uint64_t seed)
 	"2:\n\t" \
 	"dec %%r9\n\t" \
 	"jnz 2b\n\t" \
+	"mov %%r8, %%rax\n\t" \
+	"shl $12, %%rax\n\t" \
+	"movl $1, (%[touch], %%rax)\n\t" \
 	"mov $24, %%eax\n\t"	/* __NR_sched_yield */ \
 	"syscall\n\t" \
 	"dec %%r8\n\t" \
@@ -199,7 +206,7 @@ static void make_pattern(struct img *m, uint64_t seed)
 	"jnz 3b\n\t" \
 	"movl $0, (%[flag])\n\t"
 #define WIN_IN \
-	[in] "r" (in), [out] "r" (out), [flag] "r" (&in_window), \
+	[in] "r" (in), [out] "r" (out), [flag] "r" (&in_window), [touch] "r" (touch), \
 	[ny] "r" ((long)YIELDS), [spin] "r" ((long)SPIN), \
 	[fcwo] "i" (FCWO), [mxo] "i" (MXO), \
 	[dfcw] "m" (default_fcw), [dmx] "m" (default_mxcsr)
@@ -224,14 +231,14 @@ static void make_pattern(struct img *m, uint64_t seed)
 #define K_LD(i) "kmovq " S(KO) "+" #i "*8(%[in]), %%k" #i "\n\t"
 #define K_ST(i) "kmovq %%k" #i ", " S(KO) "+" #i "*8(%[out])\n\t"
 
-static void window_sse(const struct img *in, struct img *out)
+static void window_sse(const struct img *in, struct img *out, void *touch)
 {
 	__asm__ volatile(X87_LOAD R16(XMM_LD) WINDOW R16(XMM_ST) X87_STORE
 			 : : WIN_IN : WIN_CLOB);
 }
 
 __attribute__((target("avx2")))
-static void window_avx2(const struct img *in, struct img *out)
+static void window_avx2(const struct img *in, struct img *out, void *touch)
 {
 	__asm__ volatile(X87_LOAD R16(YMM_LD) WINDOW R16(YMM_ST) X87_STORE
 			 "vzeroupper\n\t"
@@ -239,7 +246,7 @@ static void window_avx2(const struct img *in, struct img *out)
 }
 
 __attribute__((target("avx512f,avx512bw")))
-static void window_avx512(const struct img *in, struct img *out)
+static void window_avx512(const struct img *in, struct img *out, void *touch)
 {
 	__asm__ volatile(X87_LOAD R32(ZMM_LD) R8(K_LD) WINDOW R32(ZMM_ST) R8(K_ST)
 			 X87_STORE "vzeroupper\n\t"
@@ -284,18 +291,23 @@ static void compare_img(const struct img *want, const struct img *got, const cha
 
 static void run_window(uint64_t seed, const char *what)
 {
+	/* fresh pages: storing the registers afterwards faults too */
+	size_t got_len = (sizeof(struct img) + 4095) & ~4095ul;
+	size_t touch_len = (YIELDS + 1) * 4096;
 	struct img *want = aligned_alloc(64, sizeof(struct img));
-	struct img *got = aligned_alloc(64, sizeof(struct img));
+	struct img *got = mmap(NULL, got_len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *touch = mmap(NULL, touch_len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (!want || !got)
+	if (!want || got == MAP_FAILED || touch == MAP_FAILED)
 		fail("out of memory");
 	make_pattern(want, seed);
-	memset(got, 0, sizeof(*got));
 	cur_expect = want;	/* the handler may change the frame and this */
 	switch (level) {
-	case LV_SSE: window_sse(want, got); break;
-	case LV_AVX2: window_avx2(want, got); break;
-	case LV_AVX512: window_avx512(want, got); break;
+	case LV_SSE: window_sse(want, got, touch); break;
+	case LV_AVX2: window_avx2(want, got, touch); break;
+	case LV_AVX512: window_avx512(want, got, touch); break;
 	}
 	cur_expect = NULL;
 	if (handler_failed)
@@ -303,7 +315,8 @@ static void run_window(uint64_t seed, const char *what)
 	compare_img(want, got, what);
 	__atomic_add_fetch(&st->windows, 1, __ATOMIC_RELAXED);
 	free(want);
-	free(got);
+	munmap(got, got_len);
+	munmap(touch, touch_len);
 }
 
 /* ------------------------------------------------------------- signals */
@@ -891,7 +904,7 @@ static void detect(void)
 
 int main(int argc, char **argv)
 {
-	struct timespec t0, t1, pause = { 0, 500000 };
+	struct timespec t0, t1, pause = { 0, 200000 };
 	pid_t pids[NPROC];
 	char ptrace_msg[200];
 	int i, status, alive, failed = 0;
@@ -959,6 +972,8 @@ int main(int argc, char **argv)
 	}
 	if (st->exec_ok != NPROC || st->string_ok != NPROC + 1)
 		fail("not every worker finished (exec %ld, strings %ld)", st->exec_ok, st->string_ok);
+	if (st->frame_checks == 0)
+		fail("coverage: no signal arrived inside a register window (%ld signals)", st->sigs);
 	printf("fpstress: %s\n", ptrace_msg);
 	printf("fpstress: PASS level=%s windows=%ld signals=%ld (itimer %s) in-window=%ld "
 	       "frame-checked=%ld frame-modified=%ld compute=%ld strings=%ld exec=%ld "
