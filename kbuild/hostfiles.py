@@ -1,11 +1,14 @@
 """Per-host boot files: the names each loader looks up, and their content.
 
-Policy (documented in docs/hosts.md): a host with a MAC gets the MAC-named files
-of every loader its profile uses; a host with an IP also gets the hex-IP-named
-files (pxelinux and GRUB 2 try the MAC name first, so the hex-IP file only
-matters for clients whose MAC is unknown or changed). Legacy GRUB reads the
-file DHCP names (option 150), so each host gets ``grub/<name>.conf``. iPXE
-chains ``ipxe/<mac>.ipxe`` from the menu script. UML hosts get a launch script.
+Policy (docs/hosts.md): a host with a MAC gets the MAC-named files of every
+loader its profile uses. PXELINUX and GRUB 2 try the MAC name before any hex-IP
+name, so for such a host a hex-IP file would never be read by it: it is written
+only for hosts without a MAC (or for every host with ``[site] hexip_files =
+"always"``, for sites whose DHCP hands out addresses kbuild does not know the
+MACs of). That keeps one file per host and loader: 5,000 hosts are 5,000
+pxelinux files, not 10,000. Legacy GRUB reads the file DHCP names (option
+150), so each host gets ``grub/<name>.conf``. iPXE chains ``ipxe/<mac>.ipxe``
+from the menu script. UML hosts get a launch script.
 """
 from __future__ import annotations
 
@@ -65,8 +68,10 @@ class HostFile:
 
 
 def host_files(host: Host, profile: Profile, entry: BootEntry, uml_binary: str | None = None,
-               plain_hypervisor: str | None = None, base_uri: str = "tftp://0.0.0.0") -> list[HostFile]:
+               plain_hypervisor: str | None = None, base_uri: str = "tftp://0.0.0.0",
+               hexip: str = "no-mac") -> list[HostFile]:
     out: list[HostFile] = []
+    by_ip = host.ip is not None and (hexip == "always" or host.mac is None)
     if profile.arch == "um":
         assert uml_binary is not None
         nfs = host_nfsroot(profile, host)
@@ -77,13 +82,13 @@ def host_files(host: Host, profile: Profile, entry: BootEntry, uml_binary: str |
         text = pxelinux.host_config(entry)
         if host.mac:
             out.append(HostFile(f"pxelinux.cfg/{pxelinux_mac_name(host.mac)}", text))
-        if host.ip:
+        if by_ip and host.ip:
             out.append(HostFile(f"pxelinux.cfg/{hex_ip(host.ip)}", text))
     if "grub2" in profile.loaders:
         text = grub.host_config(entry)
         if host.mac:
             out.append(HostFile(f"grub/grub.cfg-01-{mac_dashed(host.mac)}", text))
-        if host.ip:
+        if by_ip and host.ip:
             out.append(HostFile(f"grub/grub.cfg-{hex_ip(host.ip)}", text))
     if "grub-legacy" in profile.loaders:
         out.append(HostFile(f"grub/{host.name}.conf", grub_legacy.host_config(entry)))

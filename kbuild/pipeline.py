@@ -225,8 +225,9 @@ def fragments_digest(site: Site, profile: Profile) -> str:
         p = site.fragment_path(f)
         parts.append(f)
         parts.append(p.read_text(errors="replace") if p.is_file() else "<missing>")
-    if not profile.base.endswith(("config",)) and (site.root / profile.base).is_file():
-        parts.append((site.root / profile.base).read_text(errors="replace"))
+    base_file = site.root / profile.base  # a base given as a file: its content matters too
+    if base_file.is_file():
+        parts.append(base_file.read_text(errors="replace"))
     return sha256_text("\0".join(parts))
 
 

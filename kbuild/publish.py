@@ -49,7 +49,9 @@ Guarantees
   and repeated rollbacks walk further back.  The live generation and its
   ``keep - 1`` predecessors are kept; other generation manifests and unreferenced
   objects are deleted.
-* **Durability.** ``durable=False`` skips the per-file fsync (directories are still
+* **Durability.** The default ``durable="payloads"`` fsyncs payload files only (a
+  torn entry after a power cut is rewritten by the next publish); ``durable=True``
+  fsyncs every file. ``durable=False`` skips the per-file fsync (directories are still
   synced between phases): every guarantee above holds when the process is killed,
   but after a power cut a file may be torn.  The next publish compares content, so
   it rewrites any torn file.
@@ -142,8 +144,11 @@ class PublishReport:
         return head + "."
 
 
+Durability = bool | str   # True / False, or "payloads": fsync payload files only
+
+
 def publish(files: Sequence[TreeFile], target: Path, keep: int = 3, dry_run: bool = False,
-            *, durable: bool = True) -> PublishReport:
+            *, durable: Durability = "payloads") -> PublishReport:
     """Make ``target`` hold exactly ``files`` (among kbuild's own files) as a new generation."""
     target = Path(target)
     _check_keep(keep)
@@ -160,7 +165,7 @@ def publish(files: Sequence[TreeFile], target: Path, keep: int = 3, dry_run: boo
             return _publish_locked(wanted, target, live, keep, durable, previous, None)
 
 
-def rollback(target: Path, *, durable: bool = True) -> PublishReport:
+def rollback(target: Path, *, durable: Durability = "payloads") -> PublishReport:
     """Make the generation before the live one live again, byte for byte."""
     target = Path(target)
     with _os_errors(target), _locked(target):
@@ -548,13 +553,14 @@ def _locked(target: Path) -> Iterator[None]:
 
 
 def _publish_locked(wanted: list[_Want], target: Path, live: dict[str, Any] | None, keep: int,
-                    durable: bool, previous: int | None, restored_from: int | None) -> PublishReport:
+                    durable: Durability, previous: int | None,
+                    restored_from: int | None) -> PublishReport:
     with _Tree.open(target) as tree, _open_dir(_store(target) / "objects") as objects_fd:
         tree.objects_fd = objects_fd
         _clean_stale_temps(tree, live, target)
         plan = _plan(wanted, tree, live, target)
         if not plan.changed:
-            _ensure_objects(tree, plan.keeps, target, durable)
+            _ensure_objects(tree, plan.keeps, target, durable is True)
             return plan.report(target, dry_run=False)
         base = dict(live) if live else {"format": FORMAT, "generation": 0, "previous": None,
                                         "files": {}, "dirs": []}
@@ -576,11 +582,11 @@ def _publish_locked(wanted: list[_Want], target: Path, live: dict[str, Any] | No
                     new = tree.make_dirs(w.parts[:-1])
                     created += new
                     touched |= {d[:-1] for d in new} | {w.parts[:-1]}
-                    _replace(tree, w, target, durable)
+                    _replace(tree, w, target, _fsync_file(durable, w.role))
             _sync_dirs(tree, touched)
         dirs = _remove(tree, plan, created)
 
-        _ensure_objects(tree, plan.keeps, target, durable)
+        _ensure_objects(tree, plan.keeps, target, durable is True)
         os.fsync(objects_fd)
         doc = {"format": FORMAT, "generation": plan.generation, "previous": previous,
                "created": _now(), "keep": keep, "files": plan.files,
@@ -593,6 +599,13 @@ def _publish_locked(wanted: list[_Want], target: Path, live: dict[str, Any] | No
         _write_doc(target / MANIFEST_NAME, text, tree)
         _collect_garbage(target, doc, keep)
         return plan.report(target, dry_run=False, restored_from=restored_from)
+
+
+def _fsync_file(durable: Durability, role: str) -> bool:
+    """Kernels and boot loaders are few and large: fsync them ("payloads", the default).
+    Entries are many and small; a torn one after a power cut is rewritten by the
+    next publish, which compares content."""
+    return durable is True or (durable == "payloads" and role == "payload")
 
 
 def _replace(tree: _Tree, w: _Want, target: Path, durable: bool) -> None:

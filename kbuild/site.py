@@ -142,6 +142,7 @@ class Site:
     nfs_server: str
     keep_generations: int = 3
     nfs_clients: tuple[str, ...] = ()
+    hexip_files: str = "no-mac"   # when per-host files are also written under the hex IP
     lines: KeyLines | None = field(default=None, repr=False)
 
     @property
@@ -241,7 +242,8 @@ def _closest(key: str, allowed: dict[str, str] | tuple[str, ...]) -> str | None:
     return m[0] if m else None
 
 
-_SITE_KEYS = {"tftp_root": "", "boot_server": "", "keep_generations": "", "artifacts": ""}
+_SITE_KEYS = {"tftp_root": "", "boot_server": "", "keep_generations": "", "artifacts": "",
+              "hexip_files": ""}
 _NFS_KEYS = {"server": "", "clients": ""}
 _SOURCE_KEYS = {"url": "", "sha256": "", "mirrors": "", "kind": ""}
 _PROFILE_KEYS = {"description": "", "source": "", "arch": "", "base": "", "fragments": "",
@@ -322,6 +324,8 @@ def parse_site(text: str, path: Path) -> Site:
     tftp_root = root / (c.string(site_t, "tftp_root", ("site",),
                                  default=str(artifacts.relative_to(root) / "tftpboot")) or "")
     keep = c.integer(site_t, "keep_generations", ("site",), default=3, minimum=1)
+    hexip = c.string(site_t, "hexip_files", ("site",), default="no-mac",
+                     choices=("no-mac", "always")) or "no-mac"
 
     sources = _sources(c, data.get("sources", {}))
     profiles = _profiles(c, data.get("profiles", {}), sources, nfs_server, root)
@@ -331,7 +335,8 @@ def parse_site(text: str, path: Path) -> Site:
         raise SiteError(c.diags)
     return Site(path=path, root=root, sources=sources, profiles=profiles, hosts=hosts,
                 artifacts=artifacts, tftp_root=tftp_root, boot_server=boot_server,
-                nfs_server=nfs_server, keep_generations=keep, nfs_clients=nfs_clients, lines=lines)
+                nfs_server=nfs_server, keep_generations=keep, nfs_clients=nfs_clients,
+                hexip_files=hexip, lines=lines)
 
 
 def _sources(c: _Checker, data: Any) -> dict[str, Source]:

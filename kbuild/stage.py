@@ -165,7 +165,7 @@ def plan_tree(site: Site) -> StagePlan:
                         multiboot2=hinfo.multiboot2)
         host_entries[host.name] = he
         for hf in hostfiles.host_files(host, p, he, hinfo.uml_binary, hinfo.plain_hypervisor,
-                                       f"tftp://{site.boot_server}"):
+                                       f"tftp://{site.boot_server}", site.hexip_files):
             files.append(TreeFile(hf.relpath, data=hf.text.encode(), mode=hf.mode, role="entry",
                                   meta={"profile": p.name, "host": host.name,
                                         "kernel_release": hinfo.release}))

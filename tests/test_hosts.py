@@ -24,7 +24,6 @@ nic = "e1000"
 
 [[hosts]]
 name = "xenhost1"
-mac = "52:54:00:aa:00:02"
 ip = "10.0.2.22"
 profile = "dom0"
 nfs_path = "/srv/nfsroot/xenhost1"
@@ -90,14 +89,15 @@ def test_per_host_files_all_loaders(hsite):
     target = hsite.tftp_root
     stage.stage(hsite, target)
     cfg = target / "pxelinux.cfg"
-    assert (cfg / "01-52-54-00-aa-00-01").is_file() and (cfg / "0A000215").is_file()
-    assert (cfg / "01-52-54-00-aa-00-02").is_file() and (cfg / "0A000216").is_file()
-    xen = (cfg / "01-52-54-00-aa-00-02").read_text()
+    # client1 has a MAC: PXELINUX finds 01-<mac> first, so no hex-IP file (policy: hexip_files)
+    assert (cfg / "01-52-54-00-aa-00-01").is_file() and not (cfg / "0A000215").exists()
+    # xenhost1 has only an IP: the hex-IP files
+    assert (cfg / "0A000216").is_file()
+    xen = (cfg / "0A000216").read_text()
     assert "KERNEL mboot.c32" in xen and "nfsroot=10.0.2.2:/srv/nfsroot/xenhost1,vers=4,tcp" in xen
-    assert (target / "grub/grub.cfg-01-52-54-00-aa-00-02").is_file()
     assert (target / "grub/grub.cfg-0A000216").is_file()
     assert (target / "grub/xenhost1.conf").is_file()
-    assert (target / "ipxe/52-54-00-aa-00-02.ipxe").is_file()
+    assert not list((target / "ipxe").glob("*aa-00-02*"))   # iPXE scripts are per MAC
     assert not (target / "grub/client1.conf").exists()       # nfsroot uses pxelinux only
     uml = (target / "uml/uml1.sh").read_text()
     assert "mem=128M" in uml and "nfsroot=10.0.3.1:/nfsroot,vers=4,tcp" in uml
@@ -108,18 +108,27 @@ def test_per_host_files_all_loaders(hsite):
     assert "LABEL nfsroot" in default and "LABEL dom0" in default
 
 
+def test_hexip_files_always(hsite):
+    text = hsite.path.read_text().replace("[site]\n", '[site]\nhexip_files = "always"\n')
+    hsite.path.write_text(text)
+    site = load_site(hsite.path)
+    stage.stage(site, site.tftp_root)
+    cfg = site.tftp_root / "pxelinux.cfg"
+    assert (cfg / "01-52-54-00-aa-00-01").read_text() == (cfg / "0A000215").read_text()
+
+
 def test_explain_boot_follows_pxelinux_lookup_order(hsite):
     target = hsite.tftp_root
     stage.stage(hsite, target)
-    by_mac = explain.explain(target, "52:54:00:aa:00:02", None)
-    assert by_mac.config_file == "pxelinux.cfg/01-52-54-00-aa-00-02"
-    assert by_mac.hypervisor == "images/dom0/xen-4.17-amd64.gz"
-    assert by_mac.kernel == "images/dom0/vmlinuz-6.1.192"
-    assert "console=hvc0" in by_mac.kernel_args
-    by_ip = explain.explain(target, "52:54:00:ff:ff:ff", "10.0.2.21")
-    assert [n for n, _ in by_ip.tried] == ["01-52-54-00-ff-ff-ff", "0A000215"]
-    assert by_ip.kernel == "images/nfsroot/vmlinuz-6.1.192"
-    assert by_ip.provenance["kernel"]["profile"] == "nfsroot"
+    by_mac = explain.explain(target, "52:54:00:aa:00:01", "10.0.2.21")
+    assert by_mac.config_file == "pxelinux.cfg/01-52-54-00-aa-00-01"
+    assert by_mac.kernel == "images/nfsroot/vmlinuz-6.1.192"
+    assert by_mac.provenance["kernel"]["profile"] == "nfsroot"
+    by_ip = explain.explain(target, "52:54:00:ff:ff:ff", "10.0.2.22")
+    assert [n for n, _ in by_ip.tried] == ["01-52-54-00-ff-ff-ff", "0A000216"]
+    assert by_ip.hypervisor == "images/dom0/xen-4.17-amd64.gz"
+    assert by_ip.kernel == "images/dom0/vmlinuz-6.1.192"
+    assert "console=hvc0" in by_ip.kernel_args
     unknown = explain.explain(target, "52:54:00:ff:ff:ff", "192.168.9.9")
     assert unknown.config_file == "pxelinux.cfg/default"
     assert [n for n, _ in unknown.tried][:10] == [
@@ -153,9 +162,7 @@ def test_removed_host_disappears_and_rollback_restores(hsite):
     stage.stage(load_site(hsite.path), target)
     after = _tree_bytes(target)
     gone = set(before) - set(after)
-    assert gone == {"pxelinux.cfg/01-52-54-00-aa-00-02", "pxelinux.cfg/0A000216",
-                    "grub/grub.cfg-01-52-54-00-aa-00-02", "grub/grub.cfg-0A000216",
-                    "grub/xenhost1.conf", "ipxe/52-54-00-aa-00-02.ipxe"}
+    assert gone == {"pxelinux.cfg/0A000216", "grub/grub.cfg-0A000216", "grub/xenhost1.conf"}
     changed = {k for k in after if after[k] != before[k]}
     assert changed == {"kbuild-manifest.json"}
     assert foreign.read_text() == "not kbuild's\n"
@@ -169,7 +176,7 @@ def test_host_whose_profile_is_not_built_gets_no_files(hsite):
     shutil.rmtree(layout.build_dir(hsite, hsite.profiles["dom0"]))
     plan = stage.plan_tree(hsite)
     assert any("xenhost1" in w and "not built" in w for w in plan.warnings)
-    assert not any("aa-00-02" in f.relpath for f in plan.files)
+    assert not any("0A000216" in f.relpath or "xenhost1" in f.relpath for f in plan.files)
 
 
 def test_lookup_orders():
@@ -187,10 +194,10 @@ def test_server_snippets_and_lints(hsite):
     dns = snip.files["dnsmasq-hosts.conf"]
     assert "dhcp-host=52:54:00:aa:00:01,set:kb-client1,10.0.2.21,client1" in dns
     assert "dhcp-boot=tag:kb-client1,pxelinux.0,,10.0.2.2" in dns
-    assert "dnsmasq cannot send 150 as text" in dns  # documented instead of a broken option
+    assert "# xenhost1: no mac, no DHCP reservation" in dns
     dhcpd = snip.files["dhcpd-hosts.conf"]
-    assert "hardware ethernet 52:54:00:aa:00:02;" in dhcpd and "next-server 10.0.2.2;" in dhcpd
-    assert 'option grub-configfile "(nd)/grub/xenhost1.conf";' in dhcpd
+    assert "hardware ethernet 52:54:00:aa:00:01;" in dhcpd and "next-server 10.0.2.2;" in dhcpd
+    assert "# xenhost1: no mac, no host declaration" in dhcpd
     gan = snip.files["ganesha-exports.conf"]
     assert "Clients = 10.0.2.22;" in gan and "Squash = No_Root_Squash;" in gan
 
@@ -239,3 +246,13 @@ def test_nfs_ganesha_loads_the_export_blocks(hsite, tmp_path):
                 ("CONFIG" in line or "FSAL" in line)], text
     assert "Could not create export" not in text
     assert len(paths) == 2
+
+
+def test_legacy_grub_host_gets_option_150_in_dhcpd_and_a_note_in_dnsmasq(hsite):
+    text = hsite.path.read_text().replace('name = "xenhost1"\n',
+                                          'name = "xenhost1"\nmac = "52:54:00:aa:00:02"\n')
+    hsite.path.write_text(text)
+    snip = server.snippets(load_site(hsite.path))
+    assert 'option grub-configfile "(nd)/grub/xenhost1.conf";' in snip.files["dhcpd-hosts.conf"]
+    assert "option grub-configfile code 150 = text;" in snip.files["dhcpd-hosts.conf"]
+    assert "dnsmasq cannot send 150 as text" in snip.files["dnsmasq-hosts.conf"]
