@@ -29,8 +29,15 @@ def _target(site: Site, to: Path | None) -> Path:
 
 
 def run_publish(args: argparse.Namespace) -> int:
+    from kbuild import verify
+
     site = load_site(args.site)
     target = _target(site, args.to)
+    # Never publish an entry whose kernel cannot boot it (profile or host entries).
+    for built in stage.built_profiles(site):
+        report = verify.verify_profile(site, built.profile)
+        if not report.passed:
+            raise verify.failed_error(report)
     report, plan = stage.stage_with_plan(site, target, dry_run=args.dry_run)
     for w in plan.warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -131,3 +131,16 @@ def test_parse_site_never_raises_other_errors(tmp_path):
     for garbage in ["[[[", "a = [1,", "profiles = 3", "[profiles]\nx = 1\n", "[sources.x]\nurl = 1\n"]:
         with pytest.raises(SiteError):
             parse_site(garbage, tmp_path / "kbuild.toml")
+
+
+def test_host_nic_must_be_built_into_its_profile(tmp_path):
+    text = GOOD.replace('fragments = ["core"]', 'fragments = ["core"]\nnics = ["e1000"]') + textwrap.dedent("""
+        [[hosts]]
+        name = "old-pc"
+        mac = "52:54:00:12:34:99"
+        profile = "nfsroot"
+        nic = "r8169"
+        """)
+    msg = _errors(tmp_path, text)
+    assert "host 'old-pc' has NIC 'r8169', but profile 'nfsroot' builds in only e1000" in msg
+    assert msg.startswith("kbuild.toml:27:")  # the nic line

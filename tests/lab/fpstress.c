@@ -90,13 +90,14 @@ _Static_assert(offsetof(struct img, fcw) == FCWO, "layout");
 /* shared between all processes */
 struct stats {
 	long windows, sigs, sigs_in_window, frame_checks, frame_mods;
-	long misaligned_fpstate, exec_ok, string_ok, compute_ok;
+	long misaligned_fpstate, exec_ok, string_ok, compute_ok, on_altstack;
 	char failure[256];
 };
 static struct stats *st;
 
 static __thread volatile int in_window;
 static __thread struct img *volatile cur_expect;
+static __thread char *alt_lo, *alt_hi;	/* this thread's sigaltstack */
 static volatile sig_atomic_t handler_failed;
 static char handler_msg[160];
 
@@ -468,6 +469,12 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 	/* entered as if called: (sp + 8) % 16 == 0, so after "push %rbp" ... */
 	if (fp % 16)
 		hfail("signal handler entered with a misaligned stack");
+	if (alt_lo) {
+		if ((char *)fp < alt_lo || (char *)fp >= alt_hi)
+			hfail("SA_ONSTACK handler is not on the alternate signal stack");
+		else
+			__atomic_add_fetch(&st->on_altstack, 1, __ATOMIC_RELAXED);
+	}
 	__atomic_add_fetch(&st->sigs, 1, __ATOMIC_RELAXED);
 	if (!uc->uc_mcontext.fpregs) {
 		hfail("signal frame without FP state (uc_mcontext.fpregs is NULL)");
@@ -495,7 +502,8 @@ static void install_handlers(void)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = handler;
-	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	/* SA_ONSTACK: threads with a sigaltstack (worker main threads) use it */
+	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
 	/* no nesting: in_window describes the code a handler interrupted */
 	sigfillset(&sa.sa_mask);
 	if (sigaction(SIGUSR1, &sa, NULL) || sigaction(SIGALRM, &sa, NULL))
@@ -773,12 +781,28 @@ static void exec_self(void)
 	__atomic_add_fetch(&st->exec_ok, 1, __ATOMIC_RELAXED);
 }
 
+/* The frame (with the whole XSTATE area) must fit and stay inside. */
+static void use_altstack(void)
+{
+	size_t len = 256 * 1024;
+	stack_t ss;
+
+	ss.ss_sp = malloc(len);
+	ss.ss_size = len;
+	ss.ss_flags = 0;
+	if (!ss.ss_sp || sigaltstack(&ss, NULL))
+		fail("sigaltstack: %s", strerror(errno));
+	alt_lo = ss.ss_sp;
+	alt_hi = alt_lo + len;
+}
+
 static void worker(int id)
 {
 	pthread_t th;
 	struct targ t0 = { 2 * id }, t1 = { 2 * id + 1 };
 
 	install_handlers();
+	use_altstack();		/* this thread only, not the second one */
 	set_timer(997 + 13 * id);
 	if (pthread_create(&th, NULL, thread_main, &t1))
 		fail("pthread_create failed");
@@ -975,11 +999,11 @@ int main(int argc, char **argv)
 	if (st->frame_checks == 0)
 		fail("coverage: no signal arrived inside a register window (%ld signals)", st->sigs);
 	printf("fpstress: %s\n", ptrace_msg);
-	printf("fpstress: PASS level=%s windows=%ld signals=%ld (itimer %s) in-window=%ld "
-	       "frame-checked=%ld frame-modified=%ld compute=%ld strings=%ld exec=%ld "
+	printf("fpstress: PASS level=%s windows=%ld signals=%ld (itimer %s, on altstack %ld) "
+	       "in-window=%ld frame-checked=%ld frame-modified=%ld compute=%ld strings=%ld exec=%ld "
 	       "fpstate-not-64-aligned=%ld time=%.2fs\n",
 	       level_name[level], st->windows, st->sigs, have_itimer ? "on" : "off",
-	       st->sigs_in_window, st->frame_checks,
+	       st->on_altstack, st->sigs_in_window, st->frame_checks,
 	       st->frame_mods, st->compute_ok, st->string_ok, st->exec_ok, st->misaligned_fpstate,
 	       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return 0;
