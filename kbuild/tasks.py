@@ -235,19 +235,23 @@ def _tree_stamp(s: Site, profile_name: str) -> str:
 
 
 def task_patch() -> Iterator[dict[str, Any]]:
-    """Apply a profile's patch series to a copy of its source tree"""
+    """Apply a patch series to a hard-linked copy of a source tree (shared by profiles)"""
     s = site()
     sp = str(s.path)
+    seen: set[tuple[str, str]] = set()
     for name, p in s.profiles.items():
-        if not p.patches:
+        if not p.patches or (p.source, p.patches) in seen:
             continue
+        seen.add((p.source, p.patches))
         from kbuild import patches
 
         src = s.sources[p.source]
         series = patches.load_series(s, p.patches)
+        users = [n for n, q in s.profiles.items() if (q.source, q.patches) == (p.source, p.patches)]
         yield {
-            "name": name,
-            "doc": f"apply patches/{p.patches} ({len(series.patches)} patches) for {name}",
+            "name": f"{p.patches}@{p.source}",
+            "doc": f"apply patches/{p.patches} ({len(series.patches)} patches) to {p.source} "
+                   f"for {', '.join(users)}",
             "actions": [(act_patch, (sp, name))],
             "file_dep": [str(layout.tree_stamp(layout.pristine_tree(s, src)))]
                         + [str(f) for f in series.files()],

@@ -10,24 +10,27 @@
  *                                           exit 1 naming the failed check)
  *
  * What it does, in NPROC forked workers with two threads each, while the
- * parent pelts them with SIGUSR1 and an interval timer sends SIGALRM:
+ * parent sends them SIGUSR1 (KICKS each at most) and, where the kernel has
+ * setitimer (CONFIG_POSIX_TIMERS), an interval timer sends SIGALRM:
  *  - known-value computations: x87 (values kept on the x87 stack across
  *    system calls), SSE2, AVX2/FMA and, when the CPU has it, AVX-512 with
  *    mask registers; results are exact integers checked against closed forms;
  *  - register windows: load every register of the widest available set
  *    (x87 st0-7, FCW, MXCSR, xmm/ymm/zmm 0-15/0-31, k0-7) with per-thread
- *    random patterns, sched_yield and spin (so other tasks and signal handlers
- *    run), store them and compare;
- *  - the signal handlers check the interrupted registers in the signal frame
- *    (uc_mcontext.fpregs, XSTATE offsets from CPUID 0xD), change some of them
- *    there (sigreturn must restore the changed values), then clobber every
- *    vector register, x87, FCW and MXCSR themselves;
+ *    random patterns, spin, fault in fresh pages and sched_yield (so other
+ *    tasks, the kernel's fault path and signal handlers run), store them
+ *    (into fresh pages: more faults) and compare;
+ *  - the signal handlers (on a sigaltstack in each worker's main thread)
+ *    check the stack alignment and the interrupted registers in the signal
+ *    frame (uc_mcontext.fpregs, XSTATE offsets from CPUID 0xD), change some
+ *    of them there (sigreturn must restore the changed values), then clobber
+ *    every vector register, x87, FCW and MXCSR themselves;
  *  - fork+exec of itself (FP state after exec), glibc's string functions
  *    (AVX2/EVEX implementations) against byte loops, and ptrace
  *    PTRACE_GETFPREGS/PTRACE_GETREGSET of a stopped child (reported, not
- *    judged: see the README).
- * Everything is deterministic except how often a signal lands in a window;
- * that count is reported.
+ *    judged: see patches/README.md).
+ * Every check is deterministic; how often a signal lands inside a window is
+ * not, so that count is reported (and must not be zero).
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
@@ -54,9 +57,10 @@
 #include <unistd.h>
 
 #define NPROC 4
-#define ROUNDS 300		/* register windows per thread */
+#define ROUNDS 150		/* register windows per thread */
 #define YIELDS 3		/* sched_yield calls inside a window */
 #define SPIN 20000		/* busy loop between them */
+#define KICKS 150		/* SIGUSR1s the parent sends each worker, at most */
 
 /* ---------------------------------------------------------------- state */
 
@@ -928,10 +932,10 @@ static void detect(void)
 
 int main(int argc, char **argv)
 {
-	struct timespec t0, t1, pause = { 0, 200000 };
+	struct timespec t0, t1, pause = { 0, 1000000 };
 	pid_t pids[NPROC];
 	char ptrace_msg[200];
-	int i, status, alive, failed = 0;
+	int i, status, alive, kicks, failed = 0;
 
 	self_path = argv[0];
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -963,13 +967,14 @@ int main(int argc, char **argv)
 		if (pids[i] == 0)
 			worker(i);
 	}
-	/* keep interrupting them until they are done */
+	/* interrupt them (a bounded number of times) until they are done */
 	alive = NPROC;
-	while (alive) {
+	for (kicks = 0; alive; kicks++) {
 		for (i = 0; i < NPROC; i++) {
 			if (!pids[i])
 				continue;
-			kill(pids[i], SIGUSR1);
+			if (kicks < KICKS)
+				kill(pids[i], SIGUSR1);
 			if (waitpid(pids[i], &status, WNOHANG) == pids[i]) {
 				if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 					printf("fpstress: worker %d failed (%s %d)\n", i,
