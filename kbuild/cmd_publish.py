@@ -35,9 +35,9 @@ def run_publish(args: argparse.Namespace) -> int:
     target = _target(site, args.to)
     # Never publish an entry whose kernel cannot boot it (profile or host entries).
     for built in stage.built_profiles(site):
-        report = verify.verify_profile(site, built.profile)
-        if not report.passed:
-            raise verify.failed_error(report)
+        checked = verify.verify_profile(site, built.profile)
+        if not checked.passed:
+            raise verify.failed_error(checked)
     report, plan = stage.stage_with_plan(site, target, dry_run=args.dry_run)
     for w in plan.warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -41,6 +41,26 @@ class UserError(KbuildError):
     exit_code = 2
 
 
+class InputErrors(UserError):
+    """Several problems in one input, all reported together (``path:line: error: ...``)."""
+
+    max_shown: int | None = None
+    more_what = "more"
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        first = diagnostics[0]
+        super().__init__(first.message, path=first.path, line=first.line, hint=first.hint)
+
+    def __str__(self) -> str:
+        shown = self.diagnostics[: self.max_shown] if self.max_shown else self.diagnostics
+        text = "\n".join(str(d) for d in shown)
+        more = len(self.diagnostics) - len(shown)
+        if more > 0:
+            text += f"\n... and {more} {self.more_what}"
+        return text
+
+
 class InfraError(KbuildError):
     """The machine failed: a tool is missing, a download broke, make failed."""
 

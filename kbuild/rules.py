@@ -35,7 +35,7 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from kbuild.errors import Diagnostic, UserError
+from kbuild.errors import Diagnostic, InputErrors, UserError
 from kbuild.tomlpos import KeyLines, KeyPath
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
@@ -92,16 +92,8 @@ _TOP_KEYS = {"schema", "rule", "nic", "renamed"}
 _NIC_CLASSES = ("ethernet", "virtual", "uml")
 
 
-class RulesError(UserError):
+class RulesError(InputErrors):
     """Problems in rule files, all reported together as ``path:line: error: ...``."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        self.diagnostics = diagnostics
-        first = diagnostics[0]
-        super().__init__(first.message, path=first.path, line=first.line, hint=first.hint)
-
-    def __str__(self) -> str:
-        return "\n".join(str(d) for d in self.diagnostics)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbuild.errors import Diagnostic, UserError
+from kbuild.errors import Diagnostic, InputErrors, UserError
 from kbuild.tomlpos import KeyLines, KeyPath
 from kbuild.toolchain import IMAGES, known_arches
 
@@ -25,16 +25,8 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
-class SiteError(UserError):
+class SiteError(InputErrors):
     """One or more problems in kbuild.toml, all reported together."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        self.diagnostics = diagnostics
-        first = diagnostics[0]
-        super().__init__(first.message, path=first.path, line=first.line, hint=first.hint)
-
-    def __str__(self) -> str:
-        return "\n".join(str(d) for d in self.diagnostics)
 
 
 @dataclass(frozen=True)

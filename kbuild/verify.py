@@ -31,7 +31,7 @@ from kbuild.cmdline import (
     parse_nfsroot,
 )
 from kbuild.configfile import ConfigValues, read_values
-from kbuild.errors import Diagnostic, UserError
+from kbuild.errors import InputErrors, UserError
 from kbuild.rules import Nic, Rule, RuleSet, load_rules, parse_kernel_version
 from kbuild.verify_output import (  # noqa: F401 - the renderers are part of this API
     assignment,
@@ -56,20 +56,11 @@ _UML_VECTOR = re.compile(r"^vec\d+:")
 _UML_TUNTAP = re.compile(r"^eth\d+=tuntap\b")
 
 
-class BadConfigError(UserError):
+class BadConfigError(InputErrors):
     """A config file with malformed lines: every one is reported (``path:line:``)."""
 
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        self.diagnostics = diagnostics
-        first = diagnostics[0]
-        super().__init__(first.message, path=first.path, line=first.line, hint=first.hint)
-
-    def __str__(self) -> str:
-        shown = [str(d) for d in self.diagnostics[:_MAX_INPUT_ERRORS]]
-        more = len(self.diagnostics) - len(shown)
-        if more > 0:
-            shown.append(f"... and {more} more malformed line(s)")
-        return "\n".join(shown)
+    max_shown = _MAX_INPUT_ERRORS
+    more_what = "more malformed line(s)"
 
 
 @dataclass

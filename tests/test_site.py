@@ -134,7 +134,8 @@ def test_parse_site_never_raises_other_errors(tmp_path):
 
 
 def test_host_nic_must_be_built_into_its_profile(tmp_path):
-    text = GOOD.replace('fragments = ["core"]', 'fragments = ["core"]\nnics = ["e1000"]') + textwrap.dedent("""
+    text = GOOD.replace('fragments = ["core"]', 'fragments = ["core"]\nnics = ["e1000"]')
+    text += textwrap.dedent("""
         [[hosts]]
         name = "old-pc"
         mac = "52:54:00:12:34:99"
