@@ -78,18 +78,17 @@ def host_files(host: Host, profile: Profile, entry: BootEntry, uml_binary: str |
         script = umlcfg.launch_script(_host_profile(profile, host, nfs), uml_binary)
         out.append(HostFile(f"uml/{host.name}.sh", script, 0o755))
         return out
-    if "pxelinux" in profile.loaders:
-        text = pxelinux.host_config(entry)
+    # pxelinux and GRUB 2 look files up by the same keys: 01-<mac>, then the hex IP
+    by_address = (("pxelinux", "pxelinux.cfg/", pxelinux.host_config),
+                  ("grub2", "grub/grub.cfg-", grub.host_config))
+    for loader, prefix, render in by_address:
+        if loader not in profile.loaders:
+            continue
+        text = render(entry)
         if host.mac:
-            out.append(HostFile(f"pxelinux.cfg/{pxelinux_mac_name(host.mac)}", text))
+            out.append(HostFile(f"{prefix}{pxelinux_mac_name(host.mac)}", text))
         if by_ip and host.ip:
-            out.append(HostFile(f"pxelinux.cfg/{hex_ip(host.ip)}", text))
-    if "grub2" in profile.loaders:
-        text = grub.host_config(entry)
-        if host.mac:
-            out.append(HostFile(f"grub/grub.cfg-01-{mac_dashed(host.mac)}", text))
-        if by_ip and host.ip:
-            out.append(HostFile(f"grub/grub.cfg-{hex_ip(host.ip)}", text))
+            out.append(HostFile(f"{prefix}{hex_ip(host.ip)}", text))
     if "grub-legacy" in profile.loaders:
         out.append(HostFile(f"grub/{host.name}.conf", grub_legacy.host_config(entry)))
     if "ipxe" in profile.loaders and host.mac:

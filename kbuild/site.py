@@ -331,6 +331,17 @@ def parse_site(text: str, path: Path) -> Site:
                 hexip_files=hexip, lines=lines)
 
 
+def _split_by_a_dot(c: _Checker, where: KeyPath, body: Any) -> bool:
+    """[sources.debian-6.1] is TOML for sources -> debian-6 -> 1: say so, with the fix."""
+    if isinstance(body, dict) and body and all(isinstance(v, dict) for v in body.values()):
+        sub = next(iter(body))
+        table, name = where
+        c.error(where + (sub,), f"[{table}.{name}] holds only sub-tables: a '.' in a table "
+                "name splits it", f'quote the name: [{table}."{name}.{sub}"]')
+        return True
+    return False
+
+
 def _sources(c: _Checker, data: Any) -> dict[str, Source]:
     out: dict[str, Source] = {}
     if not isinstance(data, dict):
@@ -340,10 +351,7 @@ def _sources(c: _Checker, data: Any) -> dict[str, Source]:
         where: KeyPath = ("sources", name)
         if not _NAME.match(name):
             c.error(where, f"source name {name!r}: use letters, digits, '.', '_' and '-'")
-        if isinstance(body, dict) and body and all(isinstance(v, dict) for v in body.values()):
-            sub = next(iter(body))
-            c.error(where + (sub,), f"[sources.{name}] holds only sub-tables: a '.' in a table "
-                    "name splits it", f'quote the name: [sources."{name}.{sub}"]')
+        if _split_by_a_dot(c, where, body):
             continue
         t = c.table(body, where, _SOURCE_KEYS)
         url = c.string(t, "url", where, required=True) or ""
@@ -369,10 +377,7 @@ def _profiles(c: _Checker, data: Any, sources: dict[str, Source], nfs_server: st
         return out
     for name, body in data.items():
         where: KeyPath = ("profiles", name)
-        if isinstance(body, dict) and body and all(isinstance(v, dict) for v in body.values()):
-            sub = next(iter(body))
-            c.error(where + (sub,), f"[profiles.{name}] holds only sub-tables: a '.' in a table "
-                    "name splits it", f'quote the name: [profiles."{name}.{sub}"]')
+        if _split_by_a_dot(c, where, body):
             continue
         if not _NAME.match(name):
             c.error(where, f"profile name {name!r}: use letters, digits, '.', '_' and '-'")
