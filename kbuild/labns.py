@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,16 +53,24 @@ class Lab:
         if r.returncode != 0:
             raise LabFailure(f"{' '.join(argv)} failed: {r.stderr.strip()}")
 
-    def start(self, name: str, argv: list[str], stdin_pipe: bool = False) -> Child:
+    def start(self, name: str, argv: list[str], stdin_pipe: bool = False,
+              stdout_pipe: bool = False) -> Child:
+        """Start a child; with ``stdout_pipe`` its output reaches the log through a pipe
+        that a thread copies (UML's console cannot poll a regular file: EPERM)."""
         log = self.workdir / f"{name}.log"
         out = open(log, "wb")
         try:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE if stdout_pipe else out,
+                                    stderr=subprocess.STDOUT,
                                     stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
                                     preexec_fn=_pdeathsig, cwd=self.workdir)
         except FileNotFoundError:
+            out.close()
             raise LabFailure(f"{argv[0]} not found (install it: scripts/setup)") from None
-        finally:
+        if stdout_pipe:
+            assert proc.stdout is not None
+            threading.Thread(target=_copy, args=(proc.stdout, out), daemon=True).start()
+        else:
             out.close()
         child = Child(name, proc, log)
         self.children.append(child)
@@ -84,6 +93,13 @@ class Lab:
                 except ProcessLookupError:
                     pass
                 child.proc.wait()
+
+
+def _copy(src: Any, dst: Any) -> None:
+    with src, dst:
+        while chunk := os.read(src.fileno(), 65536):
+            dst.write(chunk)
+            dst.flush()
 
 
 class LabFailure(Exception):
@@ -200,7 +216,8 @@ def run(spec_path: Path) -> int:
         _start_nfs(lab)
         _start_dhcp(lab)
         console = Path(spec["console"])
-        vm = lab.start("vm", spec["vm"]["argv"], stdin_pipe=spec["vm"].get("stdin_pipe", False))
+        vm = lab.start("vm", spec["vm"]["argv"], stdin_pipe=spec["vm"].get("stdin_pipe", False),
+                       stdout_pipe=spec["vm"].get("console_is_stdout", False))
         if spec["vm"].get("console_is_stdout"):
             console = vm.log
         result = _watch(lab, vm, console)

@@ -78,9 +78,11 @@ def boot_uml(site: Site, profile: Profile, timeout: float = 120.0,
     if profile.uml is None:
         raise UserError(f"profile {profile.name!r} has no [uml] settings")
     results = [boot_uml_variant(site, profile, v, timeout) for v in variants]
+    per_variant = [f"{v.name}: marker after {r.marker_seconds:.1f} s"
+                   for v, r in zip(variants, results, strict=True)]
     first = results[0]
-    first.variant = ", ".join(r.variant for r in results)
-    first.evidence = [f"{r.variant}: marker after {r.marker_seconds:.1f} s" for r in results] + first.evidence
+    first.variant = f"{len(results)} variants"
+    first.evidence = per_variant + first.evidence
     return first
 
 

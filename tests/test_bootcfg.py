@@ -89,7 +89,7 @@ def test_uml_launch_script_runs_in_sh(tmp_path):
                  nfsroot=NfsRoot("10.0.3.1", "/nfsroot", "4", ("tcp",)), uml=UmlSpec())
     script = uml.launch_script(p, "images/uml/linux-6.1.192")
     args = uml.command_args(p)
-    assert "vec0:transport=tap,ifname=kbtap0,mac=52:54:00:12:34:56" in args
+    assert "vec0:transport=tap,ifname=kbtap0,mac=52:54:00:12:34:56,gro=1" in args
     assert "nfsroot=10.0.3.1:/nfsroot,vers=4,tcp" in args and "mem=256M" in args
     # run the script with a fake binary that prints its argv: the command line survives sh
     (tmp_path / "images/uml").mkdir(parents=True)
