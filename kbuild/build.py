@@ -5,6 +5,7 @@ import collections
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -49,13 +50,14 @@ def run_make(argv: list[str], env: dict[str, str], log_path: Path, label: str,
     recent: collections.deque[str] = collections.deque(maxlen=400)
     steps = 0
     last_report = 0.0
-    with open(log_path, "w", encoding="utf-8", errors="replace") as log:
+    # line-buffered: `tail -f` on the log (and a watcher) sees the build as it goes
+    with open(log_path, "w", encoding="utf-8", errors="replace", buffering=1) as log:
         log.write("# " + " ".join(argv) + "\n")
         log.flush()
         try:
             proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, text=True, errors="replace",
-                                    start_new_session=True)
+                                    preexec_fn=_die_with_parent)
         except FileNotFoundError:
             raise InfraError(f"{argv[0]} not found", hint="run scripts/setup") from None
         assert proc.stdout is not None
@@ -85,17 +87,23 @@ def run_make(argv: list[str], env: dict[str, str], log_path: Path, label: str,
     return MakeRun(argv=argv, seconds=seconds, steps=steps, log=log_path)
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    import signal
+def _die_with_parent() -> None:
+    """make gets SIGTERM if kbuild dies (even by SIGKILL); make then stops its own
+    compilers. It stays in kbuild's process group, so Ctrl-C reaches it too."""
+    import ctypes
 
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        proc.terminate()  # make forwards SIGTERM to the compilers it runs
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except ProcessLookupError:
+        pass
 
 
 def _error_lines(lines: list[str], limit: int) -> list[str]:

@@ -3,6 +3,7 @@ PXE-boots it in QEMU and init runs from the NFS root."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,14 @@ def _start_doit(*args: str):
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
+def _is_our_make(proc_dir: Path) -> bool:
+    try:
+        cmd = (proc_dir / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"make" in cmd and b"artifacts/build/nfsroot" in cmd
+
+
 def _kill_group(proc) -> None:
     import os
     import signal
@@ -92,13 +101,18 @@ def test_sigkill_during_build_recovers_without_rebuilding_everything(built):
     log = REPO / "artifacts/logs/build-nfsroot.log"
     shutil.rmtree(bdir / "kernel/sched")
     (bdir / "arch/x86/boot/bzImage").unlink()
+    log.unlink()
     proc = _start_doit("kernel:nfsroot")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        if log.exists() and log.read_text(errors="replace").count("  CC  ") >= 1:
+        if log.exists() and "kernel/sched/" in log.read_text(errors="replace"):
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     _kill_group(proc)  # in the middle of compiling kernel/sched
+    time.sleep(2)
+    # make died with doit: nothing finished the build behind our back
+    assert not (bdir / "arch/x86/boot/bzImage").exists()
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_our_make(p)]
     r = doit("kernel:nfsroot")
     assert r.code == 0, r.out
     assert "build:nfsroot" in r.executed
