@@ -60,3 +60,8 @@ def test_boot_dom0_under_xen_with_root_over_nfs(built):
     assert re.search(r"root 10\.0\.2\.2:/nfsroot nfs4?", r.out)
     console = (REPO / "artifacts/boot/dom0/console.log").read_text(errors="replace")
     assert "(XEN)" in console and "KBUILD-MARKER" in console
+    assert "(XEN) Bootloader: PXELINUX" in console
+    # the iPXE script boots too: QEMU's iPXE ROM loads ipxe/dom0.ipxe, which multiboots Xen
+    assert "ipxe/dom0.ipxe: marker after" in r.out
+    ipxe = (REPO / "artifacts/boot/dom0/ipxe/console.log").read_text(errors="replace")
+    assert "(XEN) Bootloader: iPXE" in ipxe and "KBUILD-MARKER" in ipxe
