@@ -154,25 +154,37 @@ def prepare_root(site: Site, profile: Profile, workloads: dict[str, bytes] | Non
     return root, rootfs.new_token(root)
 
 
-def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str) -> Path:
-    """The TFTP tree QEMU serves: the staged tree itself, or (for a profile that is
-    not the menu default) a hard-linked copy with a per-MAC entry selecting it."""
+_MENUS = {
+    # loader: (menu file, per-MAC file prefix, the line that picks the entry, its template)
+    "pxelinux": ("pxelinux.cfg/default", "pxelinux.cfg/01-", r"^(ONTIMEOUT|DEFAULT) .*$",
+                 r"\1 {label}"),
+    "grub2": ("grub/grub.cfg", "grub/grub.cfg-01-", r"^set default=.*$", "set default={label}"),
+}
+_BOOTS = {"pxelinux": "^ONTIMEOUT {label}$", "grub2": "^set default={label}$"}
+_HAS = {"pxelinux": "^LABEL {label}$", "grub2": "^menuentry .* --id {label} \\{{$"}
+
+
+def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str, loader: str = "pxelinux") -> Path:
+    """The TFTP tree QEMU serves: the staged tree itself when its menu boots this profile,
+    else a hard-linked copy plus a per-MAC entry that selects it (as a real host gets)."""
     staged = layout.stage_dir(site)
-    default = staged / "pxelinux.cfg" / "default"
-    if not default.is_file():
-        raise UserError("nothing staged yet", path=default, hint=f"run: doit kernel:{profile.name}")
-    text = default.read_text()
-    if re.search(rf"^ONTIMEOUT {re.escape(profile.name)}$", text, re.M):
+    menu_rel, per_mac_prefix, default_re, default_new = _MENUS[loader]
+    menu = staged / menu_rel
+    if not menu.is_file():
+        raise UserError("nothing staged for this loader yet", path=menu,
+                        hint=f"run: doit kernel:{profile.name}")
+    text = menu.read_text()
+    label = re.escape(profile.name)
+    if re.search(_BOOTS[loader].format(label=label), text, re.M):
         return staged
-    if not re.search(rf"^LABEL {re.escape(profile.name)}$", text, re.M):
-        raise UserError(f"profile {profile.name!r} is not in the staged menu", path=default,
+    if not re.search(_HAS[loader].format(label=label), text, re.M):
+        raise UserError(f"profile {profile.name!r} is not in the staged menu", path=menu,
                         hint=f"run: doit kernel:{profile.name}")
     tree = workdir / "tftp"
     shutil.rmtree(tree, ignore_errors=True)
-    shutil.copytree(staged, tree, copy_function=os.link,
-                    ignore=shutil.ignore_patterns(".kbuild"))
-    per_mac = tree / "pxelinux.cfg" / ("01-" + mac.replace(":", "-"))
-    per_mac.write_text(re.sub(r"^(ONTIMEOUT|DEFAULT) .*$", rf"\1 {profile.name}", text, flags=re.M)
+    shutil.copytree(staged, tree, copy_function=os.link, ignore=shutil.ignore_patterns(".kbuild"))
+    per_mac = tree / (per_mac_prefix + mac.replace(":", "-"))
+    per_mac.write_text(re.sub(default_re, default_new.format(label=profile.name), text, flags=re.M)
                        .replace("TIMEOUT 30", "TIMEOUT 1"))
     return tree
 
@@ -184,11 +196,13 @@ def boot_profile(site: Site, profile: Profile, timeout: float = 180.0) -> BootRe
 
         return umlab.boot_uml(site, profile, timeout=timeout)
     result = boot_pxe(site, profile, timeout=timeout)
-    if "ipxe" in profile.loaders:
-        # QEMU's own iPXE ROM runs the staged script: proves the iPXE entry too
-        extra = boot_pxe(site, profile, timeout=timeout, loader="ipxe")
-        result.evidence.insert(0, f"ipxe/{profile.name}.ipxe: marker after {extra.marker_seconds:.1f} s")
-        result.variant += f"; {extra.variant}"
+    # QEMU's own iPXE ROM runs the staged iPXE script; GRUB's staged core.0 reads the
+    # staged grub.cfg: both entries are proven the same way as pxelinux's.
+    for loader, what in (("ipxe", f"ipxe/{profile.name}.ipxe"), ("grub2", "grub/grub.cfg")):
+        if loader in profile.loaders:
+            extra = boot_pxe(site, profile, timeout=timeout, loader=loader)
+            result.evidence.insert(0, f"{what}: marker after {extra.marker_seconds:.1f} s")
+            result.variant += f"; {extra.variant}"
     return result
 
 
@@ -202,6 +216,9 @@ def boot_pxe(site: Site, profile: Profile, timeout: float = 180.0, nic: str = "e
         root, token = prepare_root(site, profile)
         if loader == "pxelinux":
             tftp, bootfile = pxe_tree_for(site, profile, workdir, QEMU_MAC), "pxelinux.0"
+        elif loader == "grub2":
+            tftp = pxe_tree_for(site, profile, workdir, QEMU_MAC, loader="grub2")
+            bootfile = "grub/i386-pc/core.0"
         else:
             tftp, bootfile = layout.stage_dir(site), f"ipxe/{profile.name}.ipxe"
             if not (tftp / bootfile).is_file():

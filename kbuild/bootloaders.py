@@ -31,3 +31,39 @@ def locate(name: str) -> Path:
             return p
     raise InfraError(f"{name} not found (looked in {', '.join(candidates)})",
                      hint=f"install the Debian package {package} (scripts/setup does)")
+
+
+GRUB_PC_MODULES = Path("/usr/lib/grub/i386-pc")
+
+
+def grub_netboot_files(cache: Path) -> dict[str, Path]:
+    """GRUB 2's BIOS network boot image and modules, as ``grub-mknetdir`` lays them out
+    (``grub/i386-pc/core.0`` + ``*.mod``; core.0 reads ``grub/grub.cfg`` from the TFTP
+    server). Generated once per GRUB installation and cached, so publishing stays
+    byte-for-byte stable. Returns relpath -> file."""
+    import hashlib
+    import os
+    import shutil
+    import subprocess
+
+    tool = shutil.which("grub-mknetdir")
+    if tool is None or not GRUB_PC_MODULES.is_dir():
+        raise InfraError("grub-mknetdir or /usr/lib/grub/i386-pc not found",
+                         hint="install grub-pc-bin (scripts/setup does)")
+    ident = hashlib.sha256()
+    for p in sorted(GRUB_PC_MODULES.iterdir()):
+        st = p.stat()
+        ident.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    out = cache / f"grub-netdir-{ident.hexdigest()[:16]}"
+    if not (out / "grub" / "i386-pc" / "core.0").is_file():
+        tmp = cache / f".{out.name}.{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        r = subprocess.run([tool, f"--net-directory={tmp}", "--subdir=grub", "-d", str(GRUB_PC_MODULES)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise InfraError(f"grub-mknetdir failed: {r.stderr.strip()[-300:]}")
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
+    return {str(p.relative_to(out)): p for p in sorted((out / "grub").rglob("*")) if p.is_file()}

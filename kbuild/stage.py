@@ -139,6 +139,8 @@ def plan_tree(site: Site) -> StagePlan:
                               data=pxelinux.menu_config(pe, _default_label(pe)).encode()))
     if by_loader["grub2"]:
         ge = by_loader["grub2"]
+        for rel, path in bootloaders.grub_netboot_files(layout.cache_dir(site)).items():
+            files.append(TreeFile(rel, source=path, role="payload", meta={"origin": "grub-mknetdir"}))
         files.append(TreeFile("grub/grub.cfg", data=grub.menu_config(ge, _default_label(ge)).encode()))
     if by_loader["grub-legacy"]:
         le = by_loader["grub-legacy"]

@@ -30,7 +30,7 @@ def test_stages_xen_kernel_and_every_loader_entry(built):
     px = (TFTP / "pxelinux.cfg/default").read_text()
     assert re.search(rf"KERNEL mboot.c32\n  APPEND images/dom0/xen-4.17-amd64.gz dom0_mem=256M,max:256M "
                      rf"console=com1 com1=115200,8n1 --- images/dom0/{rel} console=hvc0 ip=dhcp", px)
-    for f in ("mboot.c32", "libcom32.c32", "undionly.kpxe"):
+    for f in ("mboot.c32", "libcom32.c32", "undionly.kpxe", "grub/i386-pc/core.0"):
         assert (TFTP / f).is_file()
     grub = (TFTP / "grub/grub.cfg").read_text()
     assert "multiboot2 /images/dom0/xen-4.17-amd64.gz placeholder" in grub  # Xen 4.17 has an MB2 header
@@ -65,3 +65,7 @@ def test_boot_dom0_under_xen_with_root_over_nfs(built):
     assert "ipxe/dom0.ipxe: marker after" in r.out
     ipxe = (REPO / "artifacts/boot/dom0/ipxe/console.log").read_text(errors="replace")
     assert "(XEN) Bootloader: iPXE" in ipxe and "KBUILD-MARKER" in ipxe
+    # and GRUB 2: the staged core.0 reads grub/grub.cfg and multiboot2-loads Xen
+    assert "grub/grub.cfg: marker after" in r.out
+    grub = (REPO / "artifacts/boot/dom0/grub2/console.log").read_text(errors="replace")
+    assert "(XEN) Bootloader: GRUB 2" in grub and "KBUILD-MARKER" in grub

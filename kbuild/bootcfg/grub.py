@@ -38,6 +38,7 @@ def menuentry(e: BootEntry) -> str:
 
 def _header(default: str, timeout_s: int) -> list[str]:
     return [f"# {GENERATED}",
+            "insmod gzio",  # Xen is staged gzipped; multiboot loads it through gzio
             "serial --unit=0 --speed=115200",
             "terminal_input serial console",
             "terminal_output serial console",

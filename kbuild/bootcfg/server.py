@@ -139,10 +139,14 @@ def ganesha_file(exports: list[Export]) -> str:
 
 
 def boot_file_for(profile: Profile) -> str:
-    if "pxelinux" in profile.loaders or not profile.loaders:
-        return "pxelinux.0"
-    if "ipxe" in profile.loaders:
-        return "undionly.kpxe"
+    """The first network boot program of the profile's loaders that kbuild stages."""
+    for loader in profile.loaders:
+        if loader == "pxelinux":
+            return "pxelinux.0"
+        if loader == "grub2":
+            return "grub/i386-pc/core.0"
+        if loader == "ipxe":
+            return "undionly.kpxe"
     return "pxelinux.0"
 
 
