@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kbuild.errors import UserError
+from kbuild.fsutil import read_input
 
 _KSPACE = " \t\n\v\f\r"
 # Longest strings PXELINUX adds for IPAPPEND 1 and 2 (the real ones depend on the lease).
@@ -290,16 +291,8 @@ def entry_from_cmdline(text: str, source: str = "--cmdline", *, dom0: bool = Fal
 
 def read_entry(path: str | Path, label: str | None = None) -> BootSpec:
     """Read a PXELINUX, GRUB 2, GRUB legacy or iPXE entry file (or a bare command line)."""
-    p = Path(path)
     shown = str(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise UserError("no such file", path=shown, hint="check the --entry path") from None
-    except IsADirectoryError:
-        raise UserError("is a directory, not a boot entry", path=shown) from None
-    except OSError as e:
-        raise UserError(f"cannot read: {e.strerror}", path=shown) from None
+    data = read_input(path, shown, "a boot entry", "check the --entry path")
     if b"\0" in data[:65536]:
         raise UserError("binary file, not a boot entry", path=shown,
                         hint="pass a pxelinux.cfg file, grub.cfg, menu.lst, an iPXE script "

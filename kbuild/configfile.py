@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kbuild.errors import Diagnostic, UserError
+from kbuild.fsutil import read_input
 
 _SET = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*?)\s*$")
 _UNSET = re.compile(r"^#\s*CONFIG_([A-Za-z0-9_]+) is not set\s*$")
@@ -326,16 +327,8 @@ def read_text(path: str | Path, display: str | None = None, decompress: bool = F
     With ``decompress``, gzip (``/proc/config.gz``), xz and bzip2 files are
     read transparently, so distro configs can be checked as shipped.
     """
-    p = Path(path)
     shown = display or str(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise UserError("no such file", path=shown, hint="check the path") from None
-    except IsADirectoryError:
-        raise UserError("is a directory, not a config file", path=shown) from None
-    except OSError as e:
-        raise UserError(f"cannot read: {e.strerror}", path=shown) from None
+    data = read_input(path, shown, "a config file")
     if decompress:
         data = _decompress(data, shown)
     if b"\0" in data[:65536]:

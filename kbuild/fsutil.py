@@ -74,3 +74,18 @@ def exclusive_lock(path: Path, what: str, wait: bool = True) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def read_input(path: str | Path, shown: str, what: str, path_hint: str = "check the path") -> bytes:
+    """The bytes of an input file the user named; unreadable ones raise UserError
+    naming the file (``what`` says what it should have been)."""
+    from kbuild.errors import UserError
+
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UserError("no such file", path=shown, hint=path_hint) from None
+    except IsADirectoryError:
+        raise UserError(f"is a directory, not {what}", path=shown) from None
+    except OSError as e:
+        raise UserError(f"cannot read: {e.strerror}", path=shown) from None
