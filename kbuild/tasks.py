@@ -332,7 +332,7 @@ def task_stage() -> Iterator[dict[str, Any]]:
             "doc": f"stage {name} (and every other built profile) into "
                    f"{layout.stage_dir(s).relative_to(s.root)}",
             "actions": [(act_stage, (sp,))],
-            "file_dep": deps + _code_deps("stage", "publish", "bootloaders")
+            "file_dep": deps + _code_deps("stage", "publish", "bootloaders", "hostfiles")
                         + [str(f) for f in sorted((KBUILD_DIR / "bootcfg").glob("*.py"))],
             "task_dep": [f"build:{name}"],
             # No targets: every stage:<profile> publishes the same tree (all built
