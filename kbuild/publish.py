@@ -68,7 +68,6 @@ import os
 import re
 import secrets
 import stat
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,6 +76,7 @@ from typing import Any
 
 from kbuild.errors import InfraError, KbuildError, UserError
 from kbuild.fsutil import atomic_write_bytes, exclusive_lock, sha256_file
+from kbuild.safetree import SafeTree, in_the_way
 
 MANIFEST_NAME = "kbuild-manifest.json"
 STORE_NAME = ".kbuild"
@@ -91,8 +91,6 @@ _TMP_STEM_BYTES = 200
 _TMP_RE = re.compile(r"^\.(?P<stem>.+)\.kbuild-[0-9a-f]{8}\.tmp$", re.DOTALL)
 # fsutil.atomic_write_bytes names its temp files through tempfile.mkstemp.
 _MANIFEST_TMP_RE = re.compile(r"^\.kbuild-manifest\.json\.[a-z0-9_]{8}\.tmp$")
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_OPEN_DIRS = 128
 _LINK_UNSUPPORTED = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
@@ -155,7 +153,7 @@ def publish(files: Sequence[TreeFile], target: Path, keep: int = 3, dry_run: boo
     wanted = [_Want.from_tree_file(f) for f in _checked(files)]
     with _os_errors(target):
         if dry_run:
-            with _Tree.open(target, missing_ok=True) as tree:
+            with SafeTree.open(target, missing_ok=True) as tree:
                 live = read_manifest(target) if tree.root_fd is not None else None
                 plan = _plan(wanted, tree, live, target)
                 return plan.report(target, dry_run=True)
@@ -284,114 +282,6 @@ def _checked(files: Sequence[TreeFile]) -> list[TreeFile]:
     return list(files)
 
 
-# --- the tree, opened without following links ---------------------------------------
-
-class _Tree:
-    """Directory fds inside the target, opened component by component with O_NOFOLLOW."""
-
-    def __init__(self, target: Path, root_fd: int | None) -> None:
-        self.target = target
-        self.root_fd = root_fd
-        self._fds: OrderedDict[tuple[str, ...], int] = OrderedDict()
-        self.objects_fd = -1     # set by the publisher, which holds the store lock
-
-    @classmethod
-    @contextlib.contextmanager
-    def open(cls, target: Path, missing_ok: bool = False) -> Iterator[_Tree]:
-        try:
-            root_fd: int | None = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            if not missing_ok:
-                raise
-            root_fd = None
-        except NotADirectoryError:
-            raise UserError("the publish target is not a directory", path=target,
-                            hint="point site.tftp_root at a directory") from None
-        tree = cls(target, root_fd)
-        try:
-            yield tree
-        finally:
-            for fd in tree._fds.values():
-                os.close(fd)
-            if root_fd is not None:
-                os.close(root_fd)
-
-    def path(self, parts: Sequence[str]) -> Path:
-        return self.target.joinpath(*parts)
-
-    def dir_fd(self, parts: tuple[str, ...]) -> int | None:
-        """fd of the directory ``parts``; None if it does not exist; UserError on a link."""
-        if not parts:
-            return self.root_fd
-        fd = self._fds.get(parts)
-        if fd is not None:
-            self._fds.move_to_end(parts)
-            return fd
-        parent = self.dir_fd(parts[:-1])
-        if parent is None:
-            return None
-        try:
-            fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=parent)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                raise
-            st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
-            raise _in_the_way(self.path(parts), st, "a directory") from None
-        self._fds[parts] = fd
-        if len(self._fds) > _MAX_OPEN_DIRS:
-            # Reopening later is as safe as keeping it: every open re-checks for links.
-            os.close(self._fds.popitem(last=False)[1])
-        return fd
-
-    def lstat(self, parts: tuple[str, ...]) -> os.stat_result | None:
-        fd = self.dir_fd(parts[:-1])
-        if fd is None:
-            return None
-        try:
-            return os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return None
-
-    def sha256(self, parts: tuple[str, ...]) -> str:
-        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     dir_fd=self.dir_fd(parts[:-1]))
-        try:
-            h = hashlib.sha256()
-            while block := os.read(fd, _CHUNK):
-                h.update(block)
-            return h.hexdigest()
-        finally:
-            os.close(fd)
-
-    def forget(self, parts: tuple[str, ...]) -> None:
-        fd = self._fds.pop(parts, None)
-        if fd is not None:
-            os.close(fd)
-
-    def make_dirs(self, parts: tuple[str, ...]) -> list[tuple[str, ...]]:
-        created = []
-        for i in range(1, len(parts) + 1):
-            if self.dir_fd(parts[:i]) is None:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(parts[i - 1], 0o755, dir_fd=self.dir_fd(parts[:i - 1]))
-                    created.append(parts[:i])
-        return created
-
-
-def _in_the_way(path: Path, st: os.stat_result, needed: str) -> UserError:
-    if stat.S_ISLNK(st.st_mode):
-        return UserError(f"is a symbolic link, and kbuild never writes through links (needed "
-                         f"{needed} here)", path=path,
-                         hint="replace the link by a real directory or file, or publish elsewhere")
-    kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-    if stat.S_ISREG(st.st_mode):
-        kind = "a file"
-    return UserError(f"is {kind}, but kbuild needs {needed} here", path=path,
-                     hint="move it away, or publish in two steps if kbuild itself put it there")
-
-
 # --- planning (reads only) --------------------------------------------------------------
 
 @dataclass
@@ -460,7 +350,7 @@ class _Plan:
                              previous_generation=self.live_generation, restored_from=restored_from)
 
 
-def _plan(wanted: list[_Want], tree: _Tree, live: dict[str, Any] | None, target: Path) -> _Plan:
+def _plan(wanted: list[_Want], tree: SafeTree, live: dict[str, Any] | None, target: Path) -> _Plan:
     """Decide every change and check every path before anything is modified."""
     owned: dict[str, str] = {rel: e["role"] for rel, e in (live or {}).get("files", {}).items()}
     owned_dirs = {tuple(d.split("/")) for d in (live or {}).get("dirs", [])}
@@ -510,14 +400,14 @@ def _plan(wanted: list[_Want], tree: _Tree, live: dict[str, Any] | None, target:
                  files, changed)
 
 
-def _up_to_date(w: _Want, tree: _Tree, owned: Mapping[str, str]) -> bool:
+def _up_to_date(w: _Want, tree: SafeTree, owned: Mapping[str, str]) -> bool:
     """True if ``w`` is already on disk with the right content and mode; refuses foreign files."""
     w.digest()
     st = tree.lstat(w.parts)
     if st is None:
         return False
     if not stat.S_ISREG(st.st_mode):
-        raise _in_the_way(tree.path(w.parts), st, "a regular file")
+        raise in_the_way(tree.path(w.parts), st, "a regular file")
     if w.relpath not in owned:
         raise UserError(f"{w.relpath} already exists and kbuild did not write it, so it will "
                         "not overwrite it", path=tree.path(w.parts),
@@ -526,7 +416,7 @@ def _up_to_date(w: _Want, tree: _Tree, owned: Mapping[str, str]) -> bool:
             and tree.sha256(w.parts) == w.sha)
 
 
-def _exists(tree: _Tree, parts: tuple[str, ...]) -> bool:
+def _exists(tree: SafeTree, parts: tuple[str, ...]) -> bool:
     try:
         return tree.lstat(parts) is not None
     except UserError:
@@ -555,7 +445,7 @@ def _locked(target: Path) -> Iterator[None]:
 def _publish_locked(wanted: list[_Want], target: Path, live: dict[str, Any] | None, keep: int,
                     durable: Durability, previous: int | None,
                     restored_from: int | None) -> PublishReport:
-    with _Tree.open(target) as tree, _open_dir(_store(target) / "objects") as objects_fd:
+    with SafeTree.open(target) as tree, _open_dir(_store(target) / "objects") as objects_fd:
         tree.objects_fd = objects_fd
         _clean_stale_temps(tree, live, target)
         plan = _plan(wanted, tree, live, target)
@@ -608,7 +498,7 @@ def _fsync_file(durable: Durability, role: str) -> bool:
     return durable is True or (durable == "payloads" and role == "payload")
 
 
-def _replace(tree: _Tree, w: _Want, target: Path, durable: bool) -> None:
+def _replace(tree: SafeTree, w: _Want, target: Path, durable: bool) -> None:
     fd = tree.dir_fd(w.parts[:-1])
     assert fd is not None
     name = w.parts[-1]
@@ -670,7 +560,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _store_object(tree: _Tree, dir_fd: int, name: str, sha: str, durable: bool) -> None:
+def _store_object(tree: SafeTree, dir_fd: int, name: str, sha: str, durable: bool) -> None:
     """Keep the content of ``name`` under objects/<sha> (a hard link, else a copy)."""
     try:
         os.link(name, sha, src_dir_fd=dir_fd, dst_dir_fd=tree.objects_fd, follow_symlinks=False)
@@ -695,7 +585,7 @@ def _store_object(tree: _Tree, dir_fd: int, name: str, sha: str, durable: bool) 
             os.unlink(tmp)
 
 
-def _ensure_objects(tree: _Tree, keeps: list[_Want], target: Path, durable: bool) -> None:
+def _ensure_objects(tree: SafeTree, keeps: list[_Want], target: Path, durable: bool) -> None:
     # Normally already stored; this refills a store someone deleted so rollback works.
     stored = set(os.listdir(tree.objects_fd))
     for w in keeps:
@@ -707,7 +597,7 @@ def _ensure_objects(tree: _Tree, keeps: list[_Want], target: Path, durable: bool
             stored.add(w.sha)
 
 
-def _remove(tree: _Tree, plan: _Plan, created: list[tuple[str, ...]]) -> set[tuple[str, ...]]:
+def _remove(tree: SafeTree, plan: _Plan, created: list[tuple[str, ...]]) -> set[tuple[str, ...]]:
     """Remove unwanted owned files, then owned directories left empty; return owned dirs."""
     touched: set[tuple[str, ...]] = set()
     for parts, _role, unlink in plan.removes:
@@ -738,7 +628,7 @@ def _remove(tree: _Tree, plan: _Plan, created: list[tuple[str, ...]]) -> set[tup
     return {d for d in owned if _exists(tree, d)}
 
 
-def _sync_dirs(tree: _Tree, dirs: set[tuple[str, ...]]) -> None:
+def _sync_dirs(tree: SafeTree, dirs: set[tuple[str, ...]]) -> None:
     # Directory fsyncs are cheap and order the phases on disk even with durable=False.
     for d in sorted(dirs):
         fd = tree.dir_fd(d)
@@ -760,7 +650,7 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
 
 
-def _clean_stale_temps(tree: _Tree, live: dict[str, Any] | None, target: Path) -> None:
+def _clean_stale_temps(tree: SafeTree, live: dict[str, Any] | None, target: Path) -> None:
     """Delete temp files a killed publish left; only names kbuild itself would make."""
     if tree.root_fd is None:
         return
@@ -827,7 +717,7 @@ def _render(value: Any, depth: int = 0, key: str = "") -> str:
     return _ENCODE(value)
 
 
-def _write_doc(path: Path, text: str, tree: _Tree | None) -> None:
+def _write_doc(path: Path, text: str, tree: SafeTree | None) -> None:
     with _errors_at(path, "writing", path.parent):
         atomic_write_bytes(path, (text + "\n").encode())
         if tree is not None and tree.root_fd is not None:
