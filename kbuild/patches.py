@@ -175,10 +175,6 @@ def _patch_failure(patch: str, output: str) -> str:
     return f"patch {patch} does not apply: {output.strip()[-400:]}"
 
 
-def ensure_patched_tree(site: Site, src: Source, pristine: Path, series_name: str) -> Path:
-    return apply_series(site, src, pristine, series_name).tree
-
-
 def apply_series(site: Site, src: Source, pristine: Path, series_name: str) -> PatchReport:
     series = load_series(site, series_name)
     dest = patched_tree_path(site, src, series_name)

@@ -6,9 +6,7 @@ raise kbuild errors, never print (progress goes through a callback).
 from __future__ import annotations
 
 import json
-import os
 import platform
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,16 +51,6 @@ def profile_tree(site: Site, profile: Profile) -> Path:
 
         return patches.patched_tree_path(site, src, profile.patches)
     return layout.pristine_tree(site, src)
-
-
-def prepare_tree(site: Site, profile: Profile, progress: Progress | None = None) -> Path:
-    src = site.sources[profile.source]
-    tree = unpack_source(site, src, progress)
-    if profile.patches:
-        from kbuild import patches
-
-        return patches.ensure_patched_tree(site, src, tree, profile.patches)
-    return tree
 
 
 def require_tree(site: Site, profile: Profile) -> Path:
@@ -229,11 +217,3 @@ def fragments_digest(site: Site, profile: Profile) -> str:
     if base_file.is_file():
         parts.append(base_file.read_text(errors="replace"))
     return sha256_text("\0".join(parts))
-
-
-def clean_build(site: Site, profile: Profile) -> None:
-    shutil.rmtree(layout.build_dir(site, profile), ignore_errors=True)
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0))

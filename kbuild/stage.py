@@ -75,11 +75,6 @@ class _Built:
     uml_binary: str | None = None
 
 
-def tree_files(site: Site) -> tuple[list[TreeFile], list[BootEntry]]:
-    plan = plan_tree(site)
-    return plan.files, plan.entries
-
-
 def plan_tree(site: Site) -> StagePlan:
     """Every file of the TFTP tree for the current builds and hosts."""
     from kbuild import hostfiles
@@ -199,11 +194,6 @@ def stage_with_plan(site: Site, target: Path | None = None,
         for name, text in snip.files.items():
             write_text_if_changed(layout.server_dir(site) / name, text)
     return report, plan
-
-
-def describe(report: PublishReport) -> str:
-    return json.dumps({"generation": report.generation, "written": report.written,
-                       "removed": report.removed}, indent=2)
 
 
 def site_digest(site: Site) -> str:
