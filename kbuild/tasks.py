@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from doit import get_var
+from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
 from kbuild import layout
@@ -60,16 +61,15 @@ def site() -> Site:
         raise SystemExit(e.exit_code) from None
 
 
-def _guard(fn: Callable[..., Any], *args: Any) -> bool:
-    """Run a stage; report kbuild errors as one message and fail the task."""
+def _guard(fn: Callable[..., Any], *args: Any) -> bool | TaskFailed:
+    """Run a stage; a kbuild error fails the task with its one message (doit prints it
+    as "TaskFailed - taskid:…" followed by the message), never with a traceback."""
     try:
         fn(*args)
     except KbuildError as e:
-        print(describe(e), file=sys.stderr)
-        return False
+        return TaskFailed(describe(e))
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return False
+        return TaskFailed("error: interrupted")
     return True
 
 
@@ -80,7 +80,7 @@ def _code_deps(*modules: str) -> list[str]:
 # --- actions (module level: picklable) -------------------------------------
 
 
-def act_fetch(site_path: str, name: str) -> bool:
+def act_fetch(site_path: str, name: str) -> bool | TaskFailed:
     from kbuild import pipeline
     from kbuild.build import ProgressLine
 
@@ -93,7 +93,7 @@ def act_fetch(site_path: str, name: str) -> bool:
     return _guard(run)
 
 
-def act_unpack(site_path: str, name: str) -> bool:
+def act_unpack(site_path: str, name: str) -> bool | TaskFailed:
     from kbuild import pipeline
     from kbuild.build import ProgressLine
 
@@ -106,7 +106,7 @@ def act_unpack(site_path: str, name: str) -> bool:
     return _guard(run)
 
 
-def act_patch(site_path: str, profile: str) -> bool:
+def act_patch(site_path: str, profile: str) -> bool | TaskFailed:
     from kbuild import layout as lay
     from kbuild import patches
 
@@ -126,7 +126,7 @@ def act_patch(site_path: str, profile: str) -> bool:
     return _guard(run)
 
 
-def act_config(site_path: str, profile: str) -> bool:
+def act_config(site_path: str, profile: str) -> bool | TaskFailed:
     from kbuild import pipeline
 
     def run() -> None:
@@ -139,7 +139,7 @@ def act_config(site_path: str, profile: str) -> bool:
     return _guard(run)
 
 
-def act_verify(site_path: str, profile: str) -> bool:
+def act_verify(site_path: str, profile: str) -> bool | TaskFailed:
     from kbuild import verify
 
     def run() -> None:
@@ -152,7 +152,7 @@ def act_verify(site_path: str, profile: str) -> bool:
     return _guard(run)
 
 
-def act_build(site_path: str, profile: str) -> bool:
+def act_build(site_path: str, profile: str) -> bool | TaskFailed:
     from kbuild import pipeline
     from kbuild.build import ProgressLine
 
@@ -170,7 +170,7 @@ def act_build(site_path: str, profile: str) -> bool:
     return _guard(run)
 
 
-def act_stage(site_path: str) -> bool:
+def act_stage(site_path: str) -> bool | TaskFailed:
     from kbuild import stage
 
     def run() -> None:
@@ -183,7 +183,7 @@ def act_stage(site_path: str) -> bool:
     return _guard(run)
 
 
-def act_boot(site_path: str, profile: str) -> bool:
+def act_boot(site_path: str, profile: str) -> bool | TaskFailed:
     from kbuild import bootlab
 
     def run() -> None:
