@@ -80,27 +80,16 @@ def _code_deps(*modules: str) -> list[str]:
 # --- actions (module level: picklable) -------------------------------------
 
 
-def act_fetch(site_path: str, name: str) -> bool | TaskFailed:
+def act_source(site_path: str, name: str, step: str) -> bool | TaskFailed:
+    """``step`` is "fetch" (into the cache) or "unpack" (fetch, then unpack)."""
     from kbuild import pipeline
     from kbuild.build import ProgressLine
 
     def run() -> None:
         s = _load(site_path)
-        progress = ProgressLine(interval=10)
-        pipeline.fetch_source(s, s.sources[name], progress)
-        progress.done()
-
-    return _guard(run)
-
-
-def act_unpack(site_path: str, name: str) -> bool | TaskFailed:
-    from kbuild import pipeline
-    from kbuild.build import ProgressLine
-
-    def run() -> None:
-        s = _load(site_path)
-        progress = ProgressLine(interval=30)
-        pipeline.unpack_source(s, s.sources[name], progress)
+        progress = ProgressLine(interval=10 if step == "fetch" else 30)
+        do = pipeline.fetch_source if step == "fetch" else pipeline.unpack_source
+        do(s, s.sources[name], progress)
         progress.done()
 
     return _guard(run)
@@ -205,7 +194,7 @@ def task_fetch() -> Iterator[dict[str, Any]]:
         yield {
             "name": name,
             "doc": f"fetch {src.filename} ({src.kind}, sha256 {src.sha256[:12]}…)",
-            "actions": [(act_fetch, (sp, name))],
+            "actions": [(act_source, (sp, name, "fetch"))],
             "targets": [str(layout.cached_file(s, src))],
             "uptodate": [config_changed({"urls": list(src.urls), "sha256": src.sha256})],
             "clean": True,
@@ -222,7 +211,7 @@ def task_unpack() -> Iterator[dict[str, Any]]:
         yield {
             "name": name,
             "doc": f"unpack {src.filename} into {layout.pristine_tree(s, src).relative_to(s.root)}",
-            "actions": [(act_unpack, (sp, name))],
+            "actions": [(act_source, (sp, name, "unpack"))],
             "file_dep": [str(layout.cached_file(s, src))],
             "targets": [str(layout.tree_stamp(layout.pristine_tree(s, src)))],
         }
