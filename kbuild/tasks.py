@@ -19,6 +19,7 @@ from doit.tools import config_changed
 
 from kbuild import layout
 from kbuild.errors import KbuildError, describe
+from kbuild.fsutil import sha256_text
 from kbuild.site import Site, load_site
 
 KBUILD_DIR = Path(__file__).resolve().parent
@@ -315,20 +316,30 @@ def task_stage() -> Iterator[dict[str, Any]]:
     sp = str(s.path)
     records = {n: str(layout.build_record(s, p)) for n, p in s.profiles.items()}
     for name in s.profiles:
-        deps = [records[name]] + [r for n, r in records.items() if n != name and Path(r).is_file()]
+        # Other profiles' builds are published as they are: their records count through
+        # their content (a file_dep would make doit rebuild those profiles too).
+        others = {n: _file_digest(r) for n, r in records.items() if n != name}
         yield {
             "name": name,
             "doc": f"stage {name} (and every other built profile) into "
                    f"{layout.stage_dir(s).relative_to(s.root)}",
             "actions": [(act_stage, (sp,))],
-            "file_dep": deps + _code_deps("stage", "publish", "bootloaders", "hostfiles")
+            "file_dep": [records[name]] + _code_deps("stage", "publish", "bootloaders", "hostfiles")
                         + [str(f) for f in sorted((KBUILD_DIR / "bootcfg").glob("*.py"))],
             "task_dep": [f"build:{name}"],
             # No targets: every stage:<profile> publishes the same tree (all built
             # profiles), and doit forbids two tasks sharing a target.
-            "uptodate": [config_changed({"schema": SCHEMA, "site": stage_mod.site_digest(s)}),
+            "uptodate": [config_changed({"schema": SCHEMA, "site": stage_mod.site_digest(s),
+                                         "other_builds": others}),
                          (_tree_published, (str(layout.stage_dir(s)),))],
         }
+
+
+def _file_digest(path: str) -> str | None:
+    try:
+        return sha256_text(Path(path).read_text())
+    except OSError:
+        return None
 
 
 def _tree_published(tftp: str) -> bool:
