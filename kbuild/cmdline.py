@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -409,18 +410,23 @@ def _split_on(args: list[str], sep: str) -> list[list[str]]:
     return parts
 
 
+def _statements(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, stripped line) of every line that is neither blank nor a comment."""
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            yield lineno, line
+
+
 def _pxelinux(text: str, shown: str, label: str | None) -> BootSpec:
     entries: list[_Draft] = []
     global_append: list[str] = []
     default = ontimeout = None
     current: _Draft | None = None
     in_text = False
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
+    for lineno, line in _statements(text):
         if in_text:
             in_text = line.lower() != "endtext"
-            continue
-        if not line or line.startswith("#"):
             continue
         word, _, rest = line.partition(" ")
         word = word.lower()
@@ -495,10 +501,7 @@ def _grub2(text: str, shown: str, label: str | None) -> BootSpec:
     entries: list[_Draft] = []
     default = None
     current: _Draft | None = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    for lineno, line in _statements(text):
         m = _GRUB_DEFAULT.match(line)
         if m:
             default = m.group(1)
@@ -539,10 +542,7 @@ def _grub_legacy(text: str, shown: str, label: str | None) -> BootSpec:
     entries: list[_Draft] = []
     default = None
     current: _Draft | None = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    for lineno, line in _statements(text):
         word, _, rest = line.partition(" ")
         word = word.lower()
         rest = rest.strip()
@@ -573,10 +573,7 @@ def _ipxe(text: str, shown: str, label: str | None) -> BootSpec:
     entries: list[_Draft] = []
     section = None
     current: _Draft | None = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    for lineno, line in _statements(text):
         if line.startswith(":"):
             section = line[1:].split()[0] if len(line) > 1 else None
             current = None
