@@ -35,6 +35,7 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def write_text_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
+    """Atomically write ``text`` unless ``path`` already holds exactly that (mtime kept)."""
     try:
         if path.read_bytes() == text.encode():
             return False

@@ -620,19 +620,6 @@ def values_of(text: str, path: str = "<config>") -> dict[str, str]:
     return {a.name: a.value for a in parse_text(text, path).assignments}
 
 
-def write_if_changed(path: Path, text: str) -> bool:
-    """Atomically write ``text`` to ``path`` unless it already holds exactly that."""
-    from kbuild.fsutil import atomic_write_text
-
-    try:
-        if path.read_text() == text:
-            return False
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
-    atomic_write_text(path, text)
-    return True
-
-
 # ---------------------------------------------------------------------------
 # Checking a given .config against requirements (kbuild verify --srctree)
 

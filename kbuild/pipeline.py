@@ -16,7 +16,7 @@ from kbuild import build as make
 from kbuild import kconfig, layout, source, toolchain
 from kbuild.configfile import read_config
 from kbuild.errors import Diagnostic, RequirementError, UserError
-from kbuild.fsutil import atomic_write_text, sha256_file, sha256_text
+from kbuild.fsutil import atomic_write_text, sha256_file, sha256_text, write_text_if_changed
 from kbuild.site import Profile, Site, Source
 
 Progress = Callable[[str], None]
@@ -109,7 +109,7 @@ def configure(site: Site, profile: Profile) -> ConfigureResult:
             hint=_fix_hint(drops))
     text = kconfig.config_text(kt)
     out = layout.config_path(site, profile)
-    changed = kconfig.write_if_changed(out, text)
+    changed = write_text_if_changed(out, text)  # make stays incremental
     return ConfigureResult(config=out, changed=changed, seconds=time.monotonic() - started,
                            symbols=len(kt.kconf.unique_defined_syms), requested=len(merged.requested),
                            warnings=[d for d in merged.diagnostics if d.severity != "error"])

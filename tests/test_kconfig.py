@@ -7,6 +7,7 @@ import pytest
 
 from kbuild import kconfig
 from kbuild.configfile import parse_text
+from kbuild.fsutil import write_text_if_changed
 from tests.conftest import write_tree
 
 
@@ -112,11 +113,11 @@ def test_conflicts_unknown_symbols_and_bad_types_are_reported_with_places(tiny_k
 
 def test_write_if_changed_keeps_mtime(tmp_path):
     p = tmp_path / ".config"
-    assert kconfig.write_if_changed(p, "A\n") is True
+    assert write_text_if_changed(p, "A\n") is True
     before = p.stat().st_mtime_ns
-    assert kconfig.write_if_changed(p, "A\n") is False
+    assert write_text_if_changed(p, "A\n") is False
     assert p.stat().st_mtime_ns == before
-    assert kconfig.write_if_changed(p, "B\n") is True
+    assert write_text_if_changed(p, "B\n") is True
     assert p.read_text() == "B\n"
 
 
