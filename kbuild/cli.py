@@ -21,7 +21,8 @@ COMMANDS = {
     "publish": ("cmd_publish", "write the TFTP tree (boot loaders, kernels, entries) atomically"),
     "rollback": ("cmd_publish", "restore the previous published generation"),
     "explain-boot": ("cmd_explain", "show which PXELINUX file a client loads and what it boots"),
-    "pin": ("cmd_site", "recompute the sha256 pin of a source in kbuild.toml"),
+    "fetch": ("cmd_site", "fetch sources into the cache (deb sources from the signed index, locked)"),
+    "pin": ("cmd_site", "move a deb source's entry in kbuild.lock, or re-pin a file:// source"),
     "check-site": ("cmd_site", "validate kbuild.toml and print a summary"),
 }
 

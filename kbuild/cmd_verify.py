@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="check against profile NAME of kbuild.toml: its boot entry, NICs "
                              "(and its hosts'), arch, Xen dom0, UML transport")
     parser.add_argument("--site", metavar="FILE",
-                        help="site file for --profile (default: kbuild.toml here or above)")
+                        help="site file for --profile (default: $KBUILD_SITE, else kbuild.toml "
+                             "here or above)")
     parser.add_argument("--rules", metavar="FILE", action="append", default=[],
                         help="an extra rule file (TOML, see docs/verify.md); a rule with the "
                              "id of a built-in one replaces it. Repeatable")

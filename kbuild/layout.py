@@ -49,8 +49,9 @@ def build_record(site: Site, profile: Profile) -> Path:
     return build_dir(site, profile) / "kbuild-build.json"
 
 
-def ccache_dir(site: Site) -> Path:
-    return site.artifacts / "ccache"
+def ccache_dir(site: Site) -> Path | None:
+    """The site's dedicated compiler cache, or None for the user's own ccache."""
+    return site.ccache_dir
 
 
 def boot_dir(site: Site, profile: Profile) -> Path:

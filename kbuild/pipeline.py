@@ -26,7 +26,11 @@ Progress = Callable[[str], None]
 
 
 def fetch_source(site: Site, src: Source, progress: Progress | None = None,
-                 offline: bool = False) -> Path:
+                 offline: bool = False, locked: bool = False) -> Path:
+    if src.is_deb:
+        from kbuild import debsource
+
+        return debsource.fetch(site, src, progress, locked=locked)
     policy = source.FetchPolicy(offline=offline)
     return source.fetch(src.urls, src.sha256, layout.cached_file(site, src), policy, progress)
 
@@ -39,7 +43,8 @@ def unpack_source(site: Site, src: Source, progress: Progress | None = None) -> 
         return tree
     source.unpack(archive, tree, progress)
     source.write_tree_stamp(stamp, {"source": src.name, "sha256": src.sha256,
-                                    "kernelversion": toolchain.kernel_version(tree)})
+                                    "kernelversion": toolchain.kernel_version(tree),
+                                    **source_provenance(src)})
     return tree
 
 
@@ -59,6 +64,15 @@ def require_tree(site: Site, profile: Profile) -> Path:
         raise UserError(f"source tree for profile {profile.name!r} is not unpacked yet",
                         path=tree, hint=f"run: doit kernel:{profile.name}")
     return tree
+
+
+def source_provenance(src: Source) -> dict[str, str]:
+    """What identifies a deb source beyond its file's sha256 (build record, manifest)."""
+    if not src.locked:
+        return {}
+    e = src.locked
+    return {"source_package": e.package, "source_version": e.version, "source_upstream": e.upstream,
+            "source_deb_sha256": e.deb_sha256}
 
 
 # --- configure -------------------------------------------------------------
@@ -173,6 +187,7 @@ def build(site: Site, profile: Profile, progress: Progress | None = None,
         "config_sha256": sha256_file(config),
         "source": src.name,
         "source_sha256": src.sha256,
+        **source_provenance(src),
         "patches": profile.patches,
         "toolchain": toolchain.cc_version_text(tc.cc_command),
         "ccache": bool(tc.launcher),

@@ -7,13 +7,16 @@ reported together. Unknown keys are errors: a typo must not be ignored.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kbuild.aptrepo import AptConfig, Repository
 from kbuild.errors import Diagnostic, InputErrors, UserError
+from kbuild.lock import LockEntry, lock_path, read_lock
 from kbuild.tomlpos import KeyLines, KeyPath
 from kbuild.toolchain import IMAGES, known_arches
 
@@ -31,20 +34,51 @@ class SiteError(InputErrors):
 
 @dataclass(frozen=True)
 class Source:
+    """One input of the site: a kernel tarball or a plain file (a hypervisor).
+
+    Either a ``url`` source, pinned by its own ``sha256`` (optionally also checked
+    against a detached OpenPGP ``signature``), or a ``deb`` source: a Debian
+    ``package`` with a range of ``upstream`` versions, resolved against the signed
+    package index of ``[apt]`` and locked in kbuild.lock. For a deb source ``sha256``
+    and ``filename`` come from the lock (empty until the source was first resolved).
+    """
+
     name: str
     url: str
     sha256: str
     mirrors: tuple[str, ...] = ()
     kind: str = "kernel"          # "kernel" (a tarball to unpack) or "file"
     line: int | None = None
+    package: str | None = None    # deb sources: the Debian package
+    upstream: str | None = None   # deb sources: accepted upstream versions (a glob: 6.1.*)
+    member: str | None = None     # deb sources: the file inside the package (None: the kernel tarball)
+    locked: LockEntry | None = None
+    signature: str | None = None  # url sources: URL of a detached OpenPGP signature
+    keyring: str | None = None    # url sources: keyring file that must have made it
+    signed: str = "file"          # what the signature covers: "file", or "xz"/"gz" (the decompressed data)
+
+    @property
+    def is_deb(self) -> bool:
+        return self.package is not None
 
     @property
     def urls(self) -> tuple[str, ...]:
-        return (self.url, *self.mirrors)
+        return (self.url, *self.mirrors) if self.url else ()
 
     @property
     def filename(self) -> str:
+        if self.is_deb:
+            if self.locked:
+                return self.locked.filename
+            return (self.member or f"{self.package}.tar.xz").rsplit("/", 1)[-1]
         return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    def describe(self) -> str:
+        if self.is_deb:
+            if self.locked:
+                return self.locked.describe()
+            return f"{self.package} {self.upstream} (not locked yet)"
+        return f"{self.filename} (sha256 {self.sha256[:12]}…)"
 
 
 @dataclass(frozen=True)
@@ -135,7 +169,14 @@ class Site:
     keep_generations: int = 3
     nfs_clients: tuple[str, ...] = ()
     hexip_files: str = "no-mac"   # when per-host files are also written under the hex IP
+    apt: AptConfig | None = None  # where deb sources are resolved ([apt])
+    ccache_dir: Path | None = None  # a dedicated compiler cache ([site] ccache_dir); None: the user's
+    locked: bool = False          # [site] locked = true: never move kbuild.lock implicitly
     lines: KeyLines | None = field(default=None, repr=False)
+
+    @property
+    def lock_file(self) -> Path:
+        return lock_path(self.path)
 
     @property
     def fragments_dir(self) -> Path:
@@ -170,6 +211,7 @@ class _Checker:
         self.path = path
         self.lines = lines
         self.diags: list[Diagnostic] = []
+        self.lock: dict[str, LockEntry] = {}
 
     def error(self, where: KeyPath, message: str, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(self.path.name, self.lines.line(where), "error", message, hint))
@@ -235,9 +277,12 @@ def _closest(key: str, allowed: dict[str, str] | tuple[str, ...]) -> str | None:
 
 
 _SITE_KEYS = {"tftp_root": "", "boot_server": "", "keep_generations": "", "artifacts": "",
-              "hexip_files": ""}
+              "hexip_files": "", "ccache_dir": "", "locked": ""}
+_APT_KEYS = {"architecture": "", "keyring": "", "repositories": ""}
+_REPO_KEYS = {"uri": "", "suites": "", "components": "", "keyring": ""}
 _NFS_KEYS = {"server": "", "clients": ""}
-_SOURCE_KEYS = {"url": "", "sha256": "", "mirrors": "", "kind": ""}
+_SOURCE_KEYS = {"url": "", "sha256": "", "mirrors": "", "kind": "", "package": "", "upstream": "",
+                "path": "", "signature": "", "keyring": "", "signed": ""}
 _PROFILE_KEYS = {"description": "", "source": "", "arch": "", "base": "", "fragments": "",
                  "patches": "", "ip": "", "console": "", "cmdline": "", "nics": "", "loaders": "",
                  "nfsroot": "", "xen": "", "uml": ""}
@@ -246,7 +291,7 @@ _XEN_KEYS = {"hypervisor": "", "args": ""}
 _UML_KEYS = {"mem": "", "transport": "", "tap": "", "mac": ""}
 _HOST_KEYS = {"name": "", "mac": "", "ip": "", "profile": "", "nic": "", "console": "",
               "extra": "", "nfs_path": ""}
-_TOP_KEYS = {"site": "", "nfs": "", "sources": "", "profiles": "", "hosts": ""}
+_TOP_KEYS = {"site": "", "nfs": "", "apt": "", "sources": "", "profiles": "", "hosts": ""}
 
 
 def _ipv4(text: str) -> bool:
@@ -258,6 +303,14 @@ def _ipv4(text: str) -> bool:
 
 
 def find_site_file(start: Path | None = None) -> Path:
+    """The site file when none was given: ``$KBUILD_SITE``, else kbuild.toml found upwards."""
+    env = os.environ.get("KBUILD_SITE", "")
+    if env and start is None:
+        path = Path(env).resolve()
+        if not path.is_file():
+            raise UserError(f"KBUILD_SITE names {path}, which is not a file",
+                            hint="point KBUILD_SITE at a kbuild.toml, or unset it")
+        return path
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         candidate = d / SITE_FILE
@@ -291,6 +344,7 @@ def parse_site(text: str, path: Path) -> Site:
                                     "check quotes, brackets and '=' on that line")]) from None
     lines = KeyLines(text)
     c = _Checker(path, lines)
+    c.lock = read_lock(lock_path(path))
     root = path.parent.resolve()
     c.table(data, (), _TOP_KEYS)
 
@@ -319,7 +373,19 @@ def parse_site(text: str, path: Path) -> Site:
     hexip = c.string(site_t, "hexip_files", ("site",), default="no-mac",
                      choices=("no-mac", "always")) or "no-mac"
 
-    sources = _sources(c, data.get("sources", {}))
+    apt = _apt(c, data.get("apt"))
+    ccache = c.string(site_t, "ccache_dir", ("site",))
+    if ccache is not None and not ccache:
+        c.error(("site", "ccache_dir"), "ccache_dir is empty",
+                "remove it to use your own ccache, or name a directory")
+    locked = bool(site_t.get("locked", False))
+    if not isinstance(site_t.get("locked", False), bool):
+        c.error(("site", "locked"), "locked must be true or false")
+    sources = _sources(c, data.get("sources", {}), root)
+    if any(src.is_deb for src in sources.values()) and apt is None:
+        c.error((), "deb sources need an [apt] table naming the repositories to resolve them in",
+                'add [apt] with [[apt.repositories]] uri = "http://deb.debian.org/debian", '
+                'suites = ["bookworm"]')
     profiles = _profiles(c, data.get("profiles", {}), sources, nfs_server, root)
     hosts = _hosts(c, data.get("hosts", []), profiles)
 
@@ -328,7 +394,8 @@ def parse_site(text: str, path: Path) -> Site:
     return Site(path=path, root=root, sources=sources, profiles=profiles, hosts=hosts,
                 artifacts=artifacts, tftp_root=tftp_root, boot_server=boot_server,
                 nfs_server=nfs_server, keep_generations=keep, nfs_clients=nfs_clients,
-                hexip_files=hexip, lines=lines)
+                hexip_files=hexip, apt=apt, ccache_dir=(root / ccache) if ccache else None,
+                locked=locked, lines=lines)
 
 
 def _split_by_a_dot(c: _Checker, where: KeyPath, body: Any) -> bool:
@@ -342,7 +409,7 @@ def _split_by_a_dot(c: _Checker, where: KeyPath, body: Any) -> bool:
     return False
 
 
-def _sources(c: _Checker, data: Any) -> dict[str, Source]:
+def _sources(c: _Checker, data: Any, root: Path) -> dict[str, Source]:
     out: dict[str, Source] = {}
     if not isinstance(data, dict):
         c.error(("sources",), "[sources] must be a table of tables")
@@ -354,6 +421,10 @@ def _sources(c: _Checker, data: Any) -> dict[str, Source]:
         if _split_by_a_dot(c, where, body):
             continue
         t = c.table(body, where, _SOURCE_KEYS)
+        kind = c.string(t, "kind", where, default="kernel", choices=("kernel", "file")) or "kernel"
+        if "package" in t:
+            out[name] = _deb_source(c, t, where, name, kind)
+            continue
         url = c.string(t, "url", where, required=True) or ""
         sha = (c.string(t, "sha256", where, required=True) or "").lower()
         if sha and not _SHA256.match(sha):
@@ -364,9 +435,92 @@ def _sources(c: _Checker, data: Any) -> dict[str, Source]:
             if u and not re.match(r"^(https?|file)://", u):
                 c.error(where + (("url",) if i == 0 else ("mirrors",)),
                         f"{u!r}: only http://, https:// and file:// URLs are supported")
-        kind = c.string(t, "kind", where, default="kernel", choices=("kernel", "file")) or "kernel"
-        out[name] = Source(name, url, sha, mirrors, kind, c.lines.line(where))
+        for key in ("upstream", "path"):
+            if key in t:
+                c.error(where + (key,), f"{key} belongs to a deb source (one with package = \"...\")",
+                        f"remove {key}, or make this a deb source")
+        signature = c.string(t, "signature", where)
+        keyring = c.string(t, "keyring", where)
+        signed = c.string(t, "signed", where, default="file", choices=("file", "xz", "gz")) or "file"
+        if signature is not None and not re.match(r"^(https?|file)://", signature):
+            c.error(where + ("signature",), f"signature {signature!r}: give an http://, https:// or "
+                    "file:// URL of the detached signature")
+        if (signature is None) != (keyring is None):
+            c.error(where, f"source {name!r} needs both signature and keyring, or neither",
+                    "keyring is the file of the publisher's keys that must have made the signature")
+        if keyring is not None and not keyring.startswith("/"):
+            keyring = str(root / keyring)
+        out[name] = Source(name, url, sha, mirrors, kind, c.lines.line(where),
+                           signature=signature, keyring=keyring, signed=signed)
     return out
+
+
+def _deb_source(c: _Checker, t: dict[str, Any], where: KeyPath, name: str, kind: str) -> Source:
+    from kbuild import debversion
+
+    package = c.string(t, "package", where) or ""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", package):
+        c.error(where + ("package",), f"package = {package!r} is not a Debian package name")
+    upstream = c.string(t, "upstream", where, required=True) or "*"
+    if not re.fullmatch(r"[0-9][0-9A-Za-z.+~*?-]*", upstream):
+        c.error(where + ("upstream",), f"upstream = {upstream!r} is not a version pattern",
+                'write the accepted upstream versions as a glob, e.g. upstream = "6.1.*"')
+    member = c.string(t, "path", where)
+    if member is not None:
+        member = member.lstrip("/")
+        if not member or ".." in member.split("/"):
+            c.error(where + ("path",), f"path = {member!r} must name a file inside the package")
+    elif kind == "file":
+        c.error(where, f"deb source {name!r} of kind \"file\" must say which file of the package "
+                "it takes", 'add path = "/boot/..." (see: dpkg-deb -c PACKAGE.deb)')
+    for key in ("url", "sha256", "mirrors", "signature", "keyring", "signed"):
+        if key in t:
+            c.error(where + (key,), f"{key} does not apply to a deb source: the signed package "
+                    "index vouches for it and kbuild.lock pins it", f"remove {key}")
+    entry = None
+    lock = c.lock.get(name)
+    if lock is not None and lock.package == package:
+        try:
+            if debversion.in_range(lock.version, upstream) and (member is None or lock.file == member):
+                entry = lock
+        except debversion.BadVersion:
+            entry = None
+    return Source(name, "", entry.sha256 if entry else "", (), kind, c.lines.line(where),
+                  package=package, upstream=upstream, member=member, locked=entry)
+
+
+def _apt(c: _Checker, data: Any) -> AptConfig | None:
+    if data is None:
+        return None
+    t = c.table(data, ("apt",), _APT_KEYS)
+    arch = c.string(t, "architecture", ("apt",), default="amd64") or "amd64"
+    default_keyring = c.string(t, "keyring", ("apt",),
+                               default="/usr/share/keyrings/debian-archive-keyring.gpg") or ""
+    repos: list[Repository] = []
+    items = t.get("repositories", [])
+    if not isinstance(items, list) or not items:
+        c.error(("apt",), "[apt] needs at least one [[apt.repositories]] table",
+                'add [[apt.repositories]] uri = "http://deb.debian.org/debian", suites = ["bookworm"]')
+        items = []
+    for i, body in enumerate(items):
+        where: KeyPath = ("apt", "repositories", i)
+        r = c.table(body, where, _REPO_KEYS)
+        uri = c.string(r, "uri", where, required=True) or ""
+        if uri and not re.fullmatch(r"(https?|file):/{1,3}[^\s\]\[]+", uri):
+            c.error(where + ("uri",), f"uri = {uri!r} is not an http(s):// or file: URI")
+        suites = c.strings(r, "suites", where)
+        components = c.strings(r, "components", where, default=("main",))
+        keyring = c.string(r, "keyring", where, default=default_keyring) or default_keyring
+        for key, values in (("suites", suites), ("components", components)):
+            if not values or not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9./_-]*", v) for v in values):
+                c.error(where + (key,), f"{key} must be a non-empty list of names like \"bookworm\"")
+        if not keyring.startswith("/"):
+            keyring = str(c.path.parent.resolve() / keyring)
+        if not Path(keyring).is_file():
+            c.error(where + ("keyring",), f"keyring {keyring} does not exist",
+                    "install debian-archive-keyring (scripts/setup does), or fix the path")
+        repos.append(Repository(uri, suites, components, keyring))
+    return AptConfig(tuple(repos), arch)
 
 
 def _profiles(c: _Checker, data: Any, sources: dict[str, Source], nfs_server: str,

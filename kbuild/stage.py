@@ -50,7 +50,8 @@ def _meta(b: BuiltProfile) -> dict[str, str]:
     r = b.record
     return {"profile": b.profile.name, "kernel_release": b.release,
             "config_sha256": str(r["config_sha256"]), "source": str(r["source"]),
-            "source_sha256": str(r["source_sha256"]), "patches": str(r.get("patches") or "")}
+            "source_sha256": str(r["source_sha256"]), "patches": str(r.get("patches") or ""),
+            **{k: str(v) for k, v in r.items() if k.startswith("source_") and k != "source_sha256"}}
 
 
 def _default_label(entries: list[BootEntry]) -> str | None:
@@ -112,7 +113,7 @@ def plan_tree(site: Site) -> StagePlan:
             mb2 = info.multiboot2
             hyp_name = hsrc.filename
             hmeta = {"profile": p.name, "source": hsrc.name, "source_sha256": hsrc.sha256,
-                     "role": "hypervisor"}
+                     "role": "hypervisor", **pipeline.source_provenance(hsrc)}
             files.append(TreeFile(f"images/{p.name}/{hyp_name}", source=cached, role="payload",
                                   meta=hmeta))
             if "ipxe" in p.loaders and info.compressed:
@@ -202,6 +203,7 @@ def site_digest(site: Site) -> str:
         "profiles": {n: asdict(p) for n, p in sorted(site.profiles.items())},
         "hosts": [asdict(h) for h in site.hosts],
         "boot_server": site.boot_server,
+        "sources": {n: src.sha256 for n, src in sorted(site.sources.items())},
         "loaders": {name: _file_identity(name) for name in
                     ("pxelinux.0", "ldlinux.c32", "menu.c32", "libutil.c32", "mboot.c32",
                      "libcom32.c32")},

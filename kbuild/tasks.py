@@ -18,7 +18,7 @@ from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
 from kbuild import layout
-from kbuild.errors import KbuildError, describe
+from kbuild.errors import KbuildError, UserError, describe
 from kbuild.fsutil import sha256_text
 from kbuild.site import Site, load_site
 
@@ -51,7 +51,23 @@ def _site_path() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _load(path: str) -> Site:
-    return load_site(Path(path))
+    """The site with its deb sources locked: resolved here, before tasks exist, when one
+    is not in the cache yet (tasks name files by the locked sha256). A failure (no
+    network) is left for the fetch task to report."""
+    s = load_site(Path(path))
+    if any(src.is_deb for src in s.sources.values()):
+        from kbuild import debsource
+
+        if get_var("locked", None) not in (None, "", "0"):
+            os.environ["KBUILD_LOCKED"] = "1"
+        try:
+            s = debsource.relock_site(s)
+        except KbuildError as e:
+            if isinstance(e, UserError) and debsource.locked_mode(s):
+                raise
+            print(f"warning: cannot resolve the deb sources now ({e.message}); the fetch task "
+                  "will try again", file=sys.stderr)
+    return s
 
 
 def site() -> Site:
@@ -188,16 +204,17 @@ def act_boot(site_path: str, profile: str) -> bool | TaskFailed:
 
 
 def task_fetch() -> Iterator[dict[str, Any]]:
-    """Download a source (http/https/file) into the sha256-keyed cache"""
+    """Download a source (a Debian package from the signed index, or http/https/file) into the cache"""
     s = site()
     sp = str(s.path)
     for name, src in s.sources.items():
         yield {
             "name": name,
-            "doc": f"fetch {src.filename} ({src.kind}, sha256 {src.sha256[:12]}…)",
+            "doc": f"fetch {src.describe()} ({src.kind})",
             "actions": [(act_source, (sp, name, "fetch"))],
             "targets": [str(layout.cached_file(s, src))],
-            "uptodate": [config_changed({"urls": list(src.urls), "sha256": src.sha256})],
+            "uptodate": [config_changed({"urls": list(src.urls), "sha256": src.sha256,
+                                         "lock": str(src.locked), "signature": src.signature})],
             "clean": True,
         }
 

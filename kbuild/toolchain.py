@@ -104,15 +104,21 @@ def base_environment() -> dict[str, str]:
     return env
 
 
-def ccache_environment(cache_dir: Path, base_dir: Path) -> dict[str, str]:
-    """ccache settings that let hits survive different build and source dirs."""
-    return {
-        "CCACHE_DIR": str(cache_dir),
+def ccache_environment(cache_dir: Path | None, base_dir: Path) -> dict[str, str]:
+    """Only the ccache settings that hits need across build dirs, source dirs and clones.
+
+    The cache itself is the user's (``$CCACHE_DIR``, else ccache's own default), so a
+    second clone, CI and ``rm -rf artifacts`` all hit; its size and other settings stay
+    the user's. ``cache_dir`` (the site's ``ccache_dir``) selects a dedicated cache.
+    """
+    env = {
         "CCACHE_BASEDIR": str(base_dir),
         "CCACHE_NOHASHDIR": "1",
         "CCACHE_SLOPPINESS": "time_macros,include_file_mtime,include_file_ctime",
-        "CCACHE_MAXSIZE": "5G",
     }
+    if cache_dir is not None:
+        env["CCACHE_DIR"] = str(cache_dir)
+    return env
 
 
 def kernel_version(srctree: Path) -> str:
