@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ip", help="the client's IPv4 address")
     p.add_argument("--uuid", help="the client's SMBIOS UUID (tried first by PXELINUX)")
     p.add_argument("--tree", type=Path, help="published TFTP root (default: site.tftp_root)")
-    p.add_argument("--site", type=Path, 
+    p.add_argument("--site", type=Path,
                    help="site file (default: $KBUILD_SITE, else kbuild.toml found upwards)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 

@@ -10,7 +10,7 @@ from kbuild.site import Site, load_site
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--site", type=Path, 
+    p.add_argument("--site", type=Path,
                    help="site file (default: $KBUILD_SITE, else kbuild.toml found upwards)")
     p.add_argument("--to", type=Path, metavar="DIR",
                    help="target directory (default: site.tftp_root, e.g. /srv/tftp)")

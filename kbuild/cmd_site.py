@@ -13,7 +13,7 @@ from kbuild.site import Site, Source, find_site_file, load_site
 
 
 def _site_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--site", type=Path, 
+    p.add_argument("--site", type=Path,
                    help="site file (default: $KBUILD_SITE, else kbuild.toml found upwards)")
 
 
