@@ -202,8 +202,13 @@ class AptState:
             r = self._run(["apt-get", "-q", "download", f"{cand.package}={cand.version}"],
                           "apt-get download", cwd=tmp)
             if r.returncode != 0:
-                raise InfraError(f"apt-get download {cand.package}={cand.version} failed: "
-                                 f"{_apt_errors(r.stdout + r.stderr)}",
+                detail = _apt_errors(r.stdout + r.stderr)
+                if "hash sum mismatch" in detail.lower():
+                    raise UserError(f"{cand.package} {cand.version}: the .deb served does not match the "
+                                    f"signed index (apt: Hash Sum mismatch)",
+                                    hint="the mirror serves a tampered or corrupted file; nothing was kept. "
+                                         "Try again later or use another mirror")
+                raise InfraError(f"apt-get download {cand.package}={cand.version} failed: {detail}",
                                  hint="check the network and the [apt] repositories in kbuild.toml")
             debs = list(tmp.glob("*.deb"))
             if len(debs) != 1:
@@ -255,7 +260,7 @@ def _apt_errors(text: str) -> str:
 
 
 def _index_hint(detail: str) -> str:
-    if "NO_PUBKEY" in detail or "not signed" in detail or "signature" in detail.lower():
+    if "NO_PUBKEY" in detail or "signed" in detail or "signature" in detail.lower():
         return ("the index is not signed by a key in the repository's keyring: check keyring in "
                 "[apt] of kbuild.toml (Debian: /usr/share/keyrings/debian-archive-keyring.gpg)")
     return "check the network and the [apt] repositories (uri, suites) in kbuild.toml"

@@ -76,6 +76,26 @@ def check_signature(payload: Path, signature: Path, keyring: Path, *, signed: st
     if gpgv is None:
         raise UserError("gpgv not found: it is needed to check the signature", path=name,
                         hint="install the gpgv package (scripts/setup does)")
+    try:
+        rc, status, stderr, complete = _run_gpgv(gpgv, payload, signature, keyring, signed, name)
+    except OSError as e:  # the temporary directory: disk full, unwritable TMPDIR
+        raise UserError(f"cannot check the signature: {e.strerror or e}", path=name) from None
+    fingerprint = _verdict(rc, status, stderr, name=name, signature=signature, keyring=keyring)
+    if not complete:  # cannot happen: gpgv reads to the end before it reports a good signature
+        raise UserError("gpgv stopped reading the payload early", path=name)
+    return fingerprint
+
+
+# --- feeding gpgv ---------------------------------------------------------------------
+
+def _run_gpgv(gpgv: str, payload: Path, signature: Path, keyring: Path, signed: str,
+              name: str) -> tuple[int, str, str, bool]:
+    """Run gpgv in a private home directory, feeding it the signed content.
+
+    Returns its exit code, status lines, stderr and whether it read the whole content.
+    gpgv's output goes to files, not pipes, so it can never block on a full pipe while
+    it is being fed.
+    """
     with tempfile.TemporaryDirectory(prefix="kbuild-gpgv-") as tmp:
         home = Path(tmp)
         ring = _binary_keyring(keyring, home, name)
@@ -101,13 +121,8 @@ def check_signature(payload: Path, signature: Path, keyring: Path, *, signed: st
                     proc.wait()
         status = status_path.read_text(errors="replace")
         stderr = stderr_path.read_text(errors="replace")
-    fingerprint = _verdict(rc, status, stderr, name=name, signature=signature, keyring=keyring)
-    if not complete:  # cannot happen: gpgv reads to the end before it reports a good signature
-        raise UserError("gpgv stopped reading the payload early", path=name)
-    return fingerprint
+    return rc, status, stderr, complete
 
-
-# --- feeding gpgv ---------------------------------------------------------------------
 
 def _content(payload: Path, signed: str, name: str) -> Generator[bytes, None, None]:
     """The signed bytes, in chunks; decompression and read errors become UserError."""
