@@ -32,7 +32,16 @@ def fetch_source(site: Site, src: Source, progress: Progress | None = None,
 
         return debsource.fetch(site, src, progress, locked=locked)
     policy = source.FetchPolicy(offline=offline)
-    return source.fetch(src.urls, src.sha256, layout.cached_file(site, src), policy, progress)
+    dest = layout.cached_file(site, src)
+    check = None
+    if src.signature and src.keyring:
+        from kbuild import signature
+
+        def check(part: Path) -> None:
+            sig = source.fetch_small(src.signature or "", dest.parent / (dest.name + ".sig"), policy)
+            signature.check_signature(part, sig, Path(src.keyring or ""), signed=src.signed,
+                                      shown=src.filename)
+    return source.fetch(src.urls, src.sha256, dest, policy, progress, check)
 
 
 def unpack_source(site: Site, src: Source, progress: Progress | None = None) -> Path:

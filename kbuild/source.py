@@ -51,10 +51,12 @@ def _hash_file(path: Path) -> hashlib._Hash:
 
 
 def fetch(urls: tuple[str, ...], sha256: str, dest: Path, policy: FetchPolicy = FetchPolicy(),
-          progress: Progress | None = None) -> Path:
+          progress: Progress | None = None, check: Callable[[Path], None] | None = None) -> Path:
     """Make ``dest`` hold the file with ``sha256``, taken from the first URL that works.
 
     An existing ``dest`` whose digest matches is used as is (offline works).
+    ``check`` (a signature check) runs on the complete download before it gets its
+    final name; when it raises, the download is removed and nothing is cached.
     """
     dest = Path(dest)
     if dest.is_file():
@@ -78,6 +80,13 @@ def fetch(urls: tuple[str, ...], sha256: str, dest: Path, policy: FetchPolicy = 
                 if digest != sha256:
                     part.unlink()
                     raise _Attempt(f"sha256 mismatch: expected {sha256}, got {digest}")
+                if check is not None:
+                    try:
+                        check(part)
+                    except BaseException:
+                        with contextlib.suppress(FileNotFoundError):
+                            part.unlink()
+                        raise
                 os.replace(part, dest)
                 return dest
             except _Attempt as e:
@@ -282,3 +291,18 @@ def _remove_stale_unpacks(dest: Path) -> None:
 
 def write_tree_stamp(stamp: Path, info: dict[str, Any]) -> None:
     atomic_write_text(stamp, json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def fetch_small(url: str, dest: Path, policy: FetchPolicy = FetchPolicy()) -> Path:
+    """Fetch a small companion file (a detached signature) with no pin of its own."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.parent / (dest.name + ".part")
+    with contextlib.suppress(FileNotFoundError):
+        part.unlink()
+    try:
+        _fetch_one(url, part, policy, None)
+    except _Attempt as e:
+        raise InfraError(f"cannot fetch {url}: {e}",
+                         hint="check the signature URL of the source in kbuild.toml") from None
+    os.replace(part, dest)
+    return dest

@@ -30,10 +30,13 @@ def _run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None)
 
 
 class Keys:
-    """A throwaway GnuPG home with one signing key; ``other`` is a second, untrusted one."""
+    """A throwaway GnuPG home with one signing key (its agent is stopped after the test)."""
+
+    homes: list[Path] = []
 
     def __init__(self, home: Path, name: str) -> None:
         self.home = home
+        Keys.homes.append(home)
         home.mkdir(mode=0o700, parents=True)
         self.env = {**os.environ, "GNUPGHOME": str(home)}
         _run("gpg", "--batch", "--passphrase", "", "--quick-gen-key", f"{name} <{name}@example.invalid>",
@@ -138,7 +141,9 @@ def world(tmp_path: Path):
         package = "{PKG}"
         upstream = "1.*"
         """))
-    return {"site": site, "repo": repo, "keys": keys, "work": work, "tmp": tmp_path}
+    yield {"site": site, "repo": repo, "keys": keys, "work": work, "tmp": tmp_path}
+    while Keys.homes:
+        subprocess.run(["gpgconf", "--homedir", str(Keys.homes.pop()), "--kill", "gpg-agent"], check=False)
 
 
 def kb(world, *args: str, env: dict[str, str] | None = None):
