@@ -122,7 +122,7 @@ def pin(site: Site, src: Source, cand: Candidate, progress: Progress | None = No
     final = cache_path(site, entry)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(payload, final)
-    with exclusive_lock(site.lock_file.parent / ".kbuild.lock.lock", "kbuild.lock"):
+    with exclusive_lock(site.artifacts / ".kbuild.lock.lock", "kbuild.lock"):
         write_entry(site.lock_file, src.name, entry)
     return entry
 
