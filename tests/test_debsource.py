@@ -306,3 +306,22 @@ def test_upstream_part_and_range():
     for bad in ("", "x1.0", "1.0 -1", "٦.١-1", "1" * 300):
         with pytest.raises(debversion.BadVersion):
             debversion.split(bad)
+
+
+def test_doit_locked_variable_refuses_to_move_the_lock(world):
+    assert kb(world, "pin", "kbt", "--version", "1.0-1").returncode == 0
+    shutil.rmtree(world["site"] / "artifacts/cache")
+    world["repo"].remove("1.0-1")
+    world["repo"].publish(world["keys"])
+    before = (world["site"] / "kbuild.lock").read_text()
+    env = {**os.environ, "KBUILD_SITE": str(world["site"] / "kbuild.toml"),
+           "PATH": f"{BIN}:{os.environ['PATH']}"}
+    env.pop("KBUILD_LOCKED", None)
+    r = subprocess.run([str(BIN / "doit"), "-f", str(Path(__file__).parent.parent / "dodo.py"),
+                        "-d", str(world["site"]), "locked=1", "fetch:kbt"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert "no longer offered" in out and "versions offered in 1.*: 1.1-1" in out, out
+    assert "Traceback" not in out
+    assert (world["site"] / "kbuild.lock").read_text() == before
