@@ -145,3 +145,44 @@ def test_host_nic_must_be_built_into_its_profile(tmp_path):
     msg = _errors(tmp_path, text)
     assert "host 'old-pc' has NIC 'r8169', but profile 'nfsroot' builds in only e1000" in msg
     assert msg.startswith("kbuild.toml:27:")  # the nic line
+
+
+def test_kbuild_site_env_names_the_site_for_the_command(tmp_path, monkeypatch, capsys):
+    from kbuild import cli
+
+    _site(tmp_path, GOOD)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("KBUILD_SITE", str(tmp_path / "kbuild.toml"))
+    assert cli.main(["check-site"]) == 0
+    assert f"{tmp_path.resolve() / 'kbuild.toml'}: ok" in capsys.readouterr().out
+    other = tmp_path / "other"
+    other.mkdir()
+    _site(other, GOOD.replace('boot_server = "10.0.2.2"', 'boot_server = "10.0.2.9"'))
+    assert cli.main(["check-site", "--site", str(other / "kbuild.toml")]) == 0  # --site wins
+    assert f"{other / 'kbuild.toml'}: ok" in capsys.readouterr().out
+    monkeypatch.setenv("KBUILD_SITE", str(tmp_path / "missing.toml"))
+    assert cli.main(["check-site"]) == 2
+    assert "KBUILD_SITE names" in capsys.readouterr().err
+
+
+def test_deb_source_keys_are_checked(tmp_path):
+    text = GOOD.replace('url = "file:///usr/src/linux-source-6.1.tar.xz"',
+                        'package = "linux-source-6.1"\nupstream = "6.1.*"')
+    err = _errors(tmp_path, text)
+    assert "sha256 does not apply to a deb source" in err
+    assert "deb sources need an [apt] table" in err
+    head = '[sources."debian-6.1"]'
+    err = _errors(tmp_path, GOOD.replace(head, head + '\nupstream = "6.*"'))
+    assert "upstream belongs to a deb source" in err
+
+
+def test_lock_entries_are_validated_with_their_line(tmp_path):
+    from kbuild.lock import LockError
+
+    (tmp_path / "kbuild.lock").write_text('[sources."debian-6.1"]\npackage = "linux-source-6.1"\n')
+    with pytest.raises(LockError) as exc:
+        _site(tmp_path, GOOD)
+    err = str(exc.value)
+    assert "kbuild.lock:1: error: lock entry 'debian-6.1': missing version" in err
