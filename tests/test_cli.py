@@ -6,18 +6,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.e2e import BIN, REPO
+import pytest
+
+from tests.e2e import BIN, REPO, command_env, copy_site, fake_build
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(args, cwd=cwd, env=command_env(), capture_output=True, text=True,
+                          timeout=300)
 
 
 def _site_copy(tmp_path: Path, text: str | None = None) -> Path:
-    (tmp_path / "fragments").symlink_to(REPO / "fragments")
-    (tmp_path / "patches").symlink_to(REPO / "patches")
-    (tmp_path / "kbuild.toml").write_text(text if text is not None else (REPO / "kbuild.toml").read_text())
-    return tmp_path
+    return copy_site(tmp_path, text, link=True)
 
 
 def test_check_site_on_the_repo():
@@ -54,14 +54,27 @@ def test_pin_rewrites_only_the_sha_line(tmp_path):
     assert r.returncode == 2 and "sha256sums.asc" in r.stderr
 
 
-def test_publish_dry_run_changes_nothing(tmp_path):
+@pytest.mark.realtree
+def test_publish_dry_run_changes_nothing(tmp_path, nfsroot_config):
+    """A site with nothing built says so; once nfsroot is built (here: a stand-in image
+    beside the real .config of `doit config:nfsroot`, which publish verifies), a dry run
+    lists what it would write and writes nothing."""
+    from kbuild.site import load_site
+
+    d = _site_copy(tmp_path / "site")
     target = tmp_path / "tftp"
-    r = _run([str(BIN / "kbuild"), "publish", "--to", str(target), "--dry-run"], REPO)
-    if r.returncode == 2 and "nothing to stage" in r.stderr:
-        return  # no profile built in this checkout yet: the message itself is the check
+    publish = [str(BIN / "kbuild"), "publish", "--site", str(d / "kbuild.toml"), "--to", str(target),
+               "--dry-run"]
+    r = _run(publish, d)
+    assert r.returncode == 2 and "nothing to stage" in r.stderr and "Traceback" not in r.stderr
+    site = load_site(d / "kbuild.toml")
+    fake_build(site, site.profiles["nfsroot"], nfsroot_config.read_text())
+    r = _run(publish, d)
     assert r.returncode == 0, r.stderr
     assert "would write  pxelinux.cfg/default" in r.stdout
+    assert "would write  images/nfsroot/vmlinuz-6.1.192" in r.stdout
     assert not target.exists()
+    assert not site.tftp_root.exists()
 
 
 def test_rollback_without_history(tmp_path):

@@ -1,39 +1,52 @@
 """The spine end to end: `doit kernel:nfsroot` builds and stages, `doit boot:nfsroot`
-PXE-boots it in QEMU and init runs from the NFS root."""
+PXE-boots it in QEMU and init runs from the NFS root.
+
+Everything runs in the session's work site (conftest ``work_site``), never in the
+checkout; tests that change a fragment change the work site's copy and put it back."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.e2e import REPO, doit
-
 pytestmark = [pytest.mark.build, pytest.mark.boot]
-TFTP = REPO / "artifacts" / "tftpboot"
 
 
-@pytest.fixture(scope="module")
-def built():
-    r = doit("kernel:nfsroot")
+@pytest.fixture
+def built(work_site):
+    """`doit kernel:nfsroot` before each test: builds once, then a no-op (or it brings
+    back what an earlier test took away)."""
+    r = work_site.doit("kernel:nfsroot")
     assert r.code == 0, r.out
     return r
 
 
-def test_kernel_task_stages_image_and_pxelinux_entry(built):
+@pytest.fixture
+def console_fragment(work_site):
+    """The work site's fragments/console-serial.config, restored after the test."""
+    frag = work_site.fragment("console-serial")
+    original = frag.read_text()
+    yield frag
+    frag.write_text(original)
+
+
+def test_kernel_task_stages_image_and_pxelinux_entry(work_site, built):
+    tftp = work_site.tftp
     for f in ("pxelinux.0", "ldlinux.c32", "menu.c32", "libutil.c32", "kbuild-manifest.json"):
-        assert (TFTP / f).is_file(), f
-    images = list((TFTP / "images" / "nfsroot").glob("vmlinuz-*"))
+        assert (tftp / f).is_file(), f
+    images = list((tftp / "images" / "nfsroot").glob("vmlinuz-*"))
     assert len(images) == 1 and images[0].stat().st_size > 500_000
     release = images[0].name.removeprefix("vmlinuz-")
-    default = (TFTP / "pxelinux.cfg" / "default").read_text()
+    default = (tftp / "pxelinux.cfg" / "default").read_text()
     assert f"KERNEL images/nfsroot/vmlinuz-{release}" in default
     assert re.search(r"APPEND .*ip=dhcp root=/dev/nfs nfsroot=10\.0\.2\.2:/nfsroot,vers=4,tcp", default)
     assert "IPAPPEND 2" in default
 
 
-def test_second_run_executes_nothing(built):
-    again = doit("kernel:nfsroot")
+def test_second_run_executes_nothing(work_site, built):
+    again = work_site.doit("kernel:nfsroot")
     assert again.code == 0, again.out
     assert again.executed == [], again.out
     assert {"fetch:debian-6.1", "unpack:debian-6.1", "config:nfsroot", "build:nfsroot",
@@ -42,49 +55,41 @@ def test_second_run_executes_nothing(built):
     assert not [t for t in again.skipped + again.executed if t.startswith(("build:dom0", "build:uml"))]
 
 
-def test_changed_fragment_reruns_configure_not_fetch(built):
-    frag = REPO / "fragments" / "console-serial.config"
-    original = frag.read_text()
-    try:
-        frag.write_text(original + "# a comment changes the fragment, not the .config\n")
-        r = doit("kernel:nfsroot")
-        assert r.code == 0, r.out
-        assert "config:nfsroot" in r.executed
-        assert "fetch:debian-6.1" not in r.executed and "unpack:debian-6.1" not in r.executed
-        assert "build:nfsroot" not in r.executed  # .config content unchanged: no make at all
-    finally:
-        frag.write_text(original)
-    r = doit("kernel:nfsroot")
-    assert r.code == 0 and "build:nfsroot" not in r.executed
+def test_changed_fragment_reruns_configure_not_fetch(work_site, built, console_fragment):
+    original = console_fragment.read_text()
+    console_fragment.write_text(original + "# a comment changes the fragment, not the .config\n")
+    r = work_site.doit("kernel:nfsroot")
+    assert r.code == 0, r.out
+    assert "config:nfsroot" in r.executed
+    assert "fetch:debian-6.1" not in r.executed and "unpack:debian-6.1" not in r.executed
+    assert "build:nfsroot" not in r.executed  # .config content unchanged: no make at all
+    console_fragment.write_text(original)
+    r = work_site.doit("kernel:nfsroot")
+    assert r.code == 0 and "config:nfsroot" in r.executed and "build:nfsroot" not in r.executed
 
 
-def test_boot_nfsroot_runs_init_from_nfs(built):
-    r = doit("boot:nfsroot", timeout=900)
+def test_boot_nfsroot_runs_init_from_nfs(work_site, built):
+    r = work_site.doit("boot:nfsroot", timeout=900)
     assert r.code == 0, r.out
     assert "init ran from the NFS root" in r.out
     assert re.search(r"root 10\.0\.2\.2:/nfsroot nfs4?", r.out), r.out
-    console = (REPO / "artifacts/boot/nfsroot/console.log").read_text(errors="replace")
+    console = (work_site.artifacts / "boot/nfsroot/console.log").read_text(errors="replace")
     assert "KBUILD-MARKER" in console and "VFS: Mounted root (nfs" in console
 
 
-def _start_doit(*args: str):
-    import os
-    import subprocess
-
-    from tests.e2e import BIN
-
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.Popen([str(BIN / "doit"), *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def _is_our_make(proc_dir: Path) -> bool:
+def _is_our_make(proc_dir: Path, bdir: Path) -> bool:
+    """A make building this work site's nfsroot (named on its command line, or running
+    in the build dir); another site's build, e.g. a concurrent run's, is not ours."""
     try:
-        cmd = (proc_dir / "cmdline").read_bytes()
+        argv = (proc_dir / "cmdline").read_bytes().split(b"\0")
+        cwd = os.readlink(proc_dir / "cwd")
     except OSError:
         return False
-    return b"make" in cmd and b"artifacts/build/nfsroot" in cmd
+    if not argv or not Path(os.fsdecode(argv[0])).name.endswith("make"):
+        return False
+    here = os.fsencode(bdir)
+    return (any(a.rstrip(b"/").endswith(here) for a in argv[1:])
+            or cwd == str(bdir) or cwd.startswith(f"{bdir}/"))
 
 
 def _kill_group(proc) -> None:
@@ -95,16 +100,16 @@ def _kill_group(proc) -> None:
     proc.wait()
 
 
-def test_sigkill_during_build_recovers_without_rebuilding_everything(built):
+def test_sigkill_during_build_recovers_without_rebuilding_everything(work_site, built):
     import shutil
     import time
 
-    bdir = REPO / "artifacts/build/nfsroot"
-    log = REPO / "artifacts/logs/build-nfsroot.log"
+    bdir = work_site.artifacts / "build/nfsroot"
+    log = work_site.artifacts / "logs/build-nfsroot.log"
     shutil.rmtree(bdir / "kernel/sched")
     (bdir / "arch/x86/boot/bzImage").unlink()
     log.unlink()
-    proc = _start_doit("kernel:nfsroot")
+    proc = work_site.start_doit("kernel:nfsroot")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if log.exists() and "kernel/sched/" in log.read_text(errors="replace"):
@@ -114,8 +119,8 @@ def test_sigkill_during_build_recovers_without_rebuilding_everything(built):
     time.sleep(2)
     # make died with doit: nothing finished the build behind our back
     assert not (bdir / "arch/x86/boot/bzImage").exists()
-    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_our_make(p)]
-    r = doit("kernel:nfsroot")
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_our_make(p, bdir)]
+    r = work_site.doit("kernel:nfsroot")
     assert r.code == 0, r.out
     assert "build:nfsroot" in r.executed
     compiled = log.read_text(errors="replace").count("  CC  ")
@@ -123,23 +128,18 @@ def test_sigkill_during_build_recovers_without_rebuilding_everything(built):
     assert (bdir / "arch/x86/boot/bzImage").is_file()
 
 
-def test_sigkill_during_configure_leaves_a_whole_config(built):
+def test_sigkill_during_configure_leaves_a_whole_config(work_site, built, console_fragment):
     import time
 
     from kbuild.kconfig import values_of
 
-    cfg = REPO / "artifacts/build/nfsroot/.config"
+    cfg = work_site.artifacts / "build/nfsroot/.config"
     before = cfg.read_text()
-    frag = REPO / "fragments" / "console-serial.config"
-    original = frag.read_text()
-    try:
-        frag.write_text(original + "# force configure to run\n")
-        proc = _start_doit("config:nfsroot")
-        time.sleep(2.0)  # kconfiglib is parsing the tree
-        _kill_group(proc)
-        assert cfg.read_text() == before  # untouched (or replaced whole, which here is the same)
-        r = doit("config:nfsroot")
-        assert r.code == 0 and "config:nfsroot" in r.executed, r.out
-        assert values_of(cfg.read_text())["ROOT_NFS"] == "y"
-    finally:
-        frag.write_text(original)
+    console_fragment.write_text(console_fragment.read_text() + "# force configure to run\n")
+    proc = work_site.start_doit("config:nfsroot")
+    time.sleep(2.0)  # kconfiglib is parsing the tree
+    _kill_group(proc)
+    assert cfg.read_text() == before  # untouched (or replaced whole, which here is the same)
+    r = work_site.doit("config:nfsroot")
+    assert r.code == 0 and "config:nfsroot" in r.executed, r.out
+    assert values_of(cfg.read_text())["ROOT_NFS"] == "y"

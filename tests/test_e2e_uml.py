@@ -9,42 +9,44 @@ import re
 import pytest
 
 from kbuild.kconfig import values_of
-from tests.e2e import REPO, doit
 
 pytestmark = [pytest.mark.build, pytest.mark.boot]
-TFTP = REPO / "artifacts" / "tftpboot"
 
 
-@pytest.fixture(scope="module")
-def built():
-    r = doit("kernel:uml")
+@pytest.fixture
+def built(work_site):
+    """`doit kernel:uml` in the session's work site before each test: builds once,
+    then a no-op."""
+    r = work_site.doit("kernel:uml")
     assert r.code == 0, r.out
     return r
 
 
-def test_uml_is_64bit_patched_and_staged_with_a_launch_script(built):
-    cfg = values_of((REPO / "artifacts/build/uml/.config").read_text())
+def test_uml_is_64bit_patched_and_staged_with_a_launch_script(work_site, built):
+    tftp = work_site.tftp
+    cfg = values_of((work_site.artifacts / "build/uml/.config").read_text())
     assert cfg["64BIT"] == "y" and cfg["UML_NET_VECTOR"] == "y" and cfg["UML_NET_TUNTAP"] == "y"
     assert cfg["ROOT_NFS"] == "y" and cfg["NFS_V3"] == "y" and cfg["NFS_V4"] == "y"
-    record = json.loads((REPO / "artifacts/build/uml/kbuild-build.json").read_text())
+    record = json.loads((work_site.artifacts / "build/uml/kbuild-build.json").read_text())
     assert record["patches"] == "uml"
-    stamp = json.loads(next((REPO / "artifacts/src").glob("debian-6.1-*-p*/.kbuild-tree.json")).read_text())
+    stamps = (work_site.artifacts / "src").glob("debian-6.1-*-p*/.kbuild-tree.json")
+    stamp = json.loads(next(stamps).read_text())
     assert stamp["applied"] == ["uml-xstate-host-size.patch"]
-    binary = TFTP / f"images/uml/linux-{record['kernel_release']}"
+    binary = tftp / f"images/uml/linux-{record['kernel_release']}"
     assert binary.is_file() and binary.stat().st_mode & 0o111
     head = binary.read_bytes()[:20]
     assert head[:4] == b"\x7fELF" and head[4] == 2 and head[18] == 62  # ELFCLASS64, EM_X86_64
-    script = (TFTP / "uml/uml.sh").read_text()
+    script = (tftp / "uml/uml.sh").read_text()
     assert f'exec "$here/images/uml/linux-{record["kernel_release"]}"' in script
     assert "nfsroot=10.0.3.1:/nfsroot,vers=4,tcp" in script and "vec0:transport=tap" in script
 
 
-def test_boot_uml_all_variants(built):
-    r = doit("boot:uml", timeout=1200)
+def test_boot_uml_all_variants(work_site, built):
+    r = work_site.doit("boot:uml", timeout=1200)
     assert r.code == 0, r.out
     for variant in ("nfs4-vector-dhcp", "nfs3-tuntap-static", "nfs4-tuntap-static", "nfs3-vector-dhcp"):
         assert re.search(rf"{variant}: marker after [0-9.]+ s", r.out), (variant, r.out)
-    boot = REPO / "artifacts/boot/uml"
+    boot = work_site.artifacts / "boot/uml"
     v3 = (boot / "nfs3-tuntap-static/vm.log").read_text(errors="replace")
     assert re.search(r"kbuild-lab: root 10\.0\.3\.1:/nfsroot nfs\b", v3)  # NFSv3 really used
     v4 = (boot / "nfs4-vector-dhcp/vm.log").read_text(errors="replace")

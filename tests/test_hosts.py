@@ -1,7 +1,6 @@
 """Hosts: per-host entries, publish/remove/rollback, explain-boot, server snippets."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -11,8 +10,12 @@ import pytest
 
 from kbuild import explain, hostfiles, layout, publish, stage
 from kbuild.bootcfg import server
-from kbuild.site import load_site
-from tests.e2e import BIN, REPO
+from kbuild.site import Site, load_site
+from tests.e2e import BIN, REPO, command_env, copy_site, fake_build
+
+# a .config that verify fails (no NFS root): staging, publishing and explaining a host
+# do not depend on what it says; test_explain_boot_command also uses a real one
+SYNTHETIC_CONFIG = "CONFIG_NET=y\n"
 
 HOSTS = """
 [[hosts]]
@@ -58,26 +61,19 @@ def _base_toml() -> str:
     return (text[:cut] if cut >= 0 else text) + UML_PROFILE
 
 
+def _hosts_site(root: Path, config_text: str) -> Site:
+    """A site with three hosts whose every profile is "built" (a stand-in image and
+    ``config_text`` as its .config), without compiling anything."""
+    copy_site(root, _base_toml() + HOSTS, link=True)
+    site = load_site(root / "kbuild.toml")
+    for p in site.profiles.values():
+        fake_build(site, p, config_text)
+    return site
+
+
 @pytest.fixture
 def hsite(tmp_path):
-    root = tmp_path / "site"
-    root.mkdir()
-    (root / "fragments").symlink_to(REPO / "fragments")
-    (root / "patches").symlink_to(REPO / "patches")
-    (root / "kbuild.toml").write_text(_base_toml() + HOSTS)
-    site = load_site(root / "kbuild.toml")
-    for name, p in site.profiles.items():
-        bdir = layout.build_dir(site, p)
-        image = bdir / ("linux" if p.arch == "um" else "arch/x86/boot/bzImage")
-        image.parent.mkdir(parents=True, exist_ok=True)
-        image.write_bytes(hashlib.sha256(name.encode()).digest() * 4096)
-        cfg = REPO / "artifacts/build/nfsroot/.config"
-        (bdir / ".config").write_text(cfg.read_text() if cfg.is_file() else "CONFIG_NET=y\n")
-        (bdir / "kbuild-build.json").write_text(json.dumps({
-            "profile": name, "arch": p.arch, "image": str(image.relative_to(bdir)),
-            "kernel_release": "6.1.192", "config_sha256": "c" * 64, "source": p.source,
-            "source_sha256": site.sources[p.source].sha256, "patches": None}))
-    return site
+    return _hosts_site(tmp_path / "site", SYNTHETIC_CONFIG)
 
 
 def _tree_bytes(tree: Path) -> dict[str, bytes]:
@@ -137,15 +133,23 @@ def test_explain_boot_follows_pxelinux_lookup_order(hsite):
     assert "BOOTIF=01-52-54-00-ff-ff-ff" in unknown.kernel_args  # IPAPPEND 2
 
 
-def test_explain_boot_command(hsite):
+@pytest.mark.parametrize("config", ["synthetic", pytest.param("profile", marks=pytest.mark.realtree)])
+def test_explain_boot_command(request, tmp_path, config):
+    """The verdict comes from the published kernel's config: the synthetic one (no NFS
+    root) will not boot, exit 1; the nfsroot profile's real one (`doit config:nfsroot`,
+    via the nfsroot_config fixture) boots client1 (e1000), exit 0."""
+    text = (SYNTHETIC_CONFIG if config == "synthetic"
+            else request.getfixturevalue("nfsroot_config").read_text())
+    hsite = _hosts_site(tmp_path / "site", text)
     stage.stage(hsite, hsite.tftp_root)
     r = subprocess.run([str(BIN / "kbuild"), "explain-boot", "--site", str(hsite.path),
                         "--mac", "52:54:00:aa:00:01", "--ip", "10.0.2.21", "--json"],
-                       capture_output=True, text=True)
+                       env=command_env(), capture_output=True, text=True)
     doc = json.loads(r.stdout)
     assert doc["config_file"] == "pxelinux.cfg/01-52-54-00-aa-00-01"
     assert doc["provenance"]["kernel"]["kernel_release"] == "6.1.192"
-    assert r.returncode in (0, 1) and doc["verdict"] is not None
+    assert doc["verdict"] is not None
+    assert r.returncode == (1 if config == "synthetic" else 0), r.stdout + r.stderr
 
 
 def test_removed_host_disappears_and_rollback_restores(hsite):

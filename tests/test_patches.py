@@ -31,9 +31,9 @@ BAD_HUNK = GOOD.replace(" *  linux/init/version.c", " *  linux/init/not-this-fil
 
 
 @pytest.fixture
-def psite(repo_site, linux_src, tmp_path):
+def psite(work_site, linux_src, tmp_path):
     """A site whose patches/ and artifacts/ live in tmp, sharing the real pristine tree."""
-    site = dataclasses.replace(repo_site, root=tmp_path, artifacts=tmp_path / "artifacts")
+    site = dataclasses.replace(work_site.site, root=tmp_path, artifacts=tmp_path / "artifacts")
     src = site.sources["debian-6.1"]
     link = layout.pristine_tree(site, src)
     link.parent.mkdir(parents=True)
@@ -133,3 +133,21 @@ def test_kernel_version_parsing():
 
 def test_touched_files():
     assert patches.touched_files(GOOD) == ["init/version.c"]
+
+
+def test_uml_series_applies_its_612_refresh_to_the_612_tree(work_site, linux_src_612, tmp_path):
+    """patches/uml claims 6.12 (<6.13): on the real 6.12 tree the refreshed patch applies,
+    the 6.1 original is skipped by its range."""
+    site = dataclasses.replace(work_site.site, artifacts=tmp_path / "artifacts")
+    src = site.sources["debian-6.12"]
+    link = layout.pristine_tree(site, src)
+    link.parent.mkdir(parents=True)
+    link.symlink_to(linux_src_612)
+    report = patches.apply_series(site, src, link, "uml")
+    assert report.kernelversion.startswith("6.12.")
+    assert report.applied == ["uml-xstate-host-size-6.12.patch"]
+    assert report.skipped == ["uml-xstate-host-size.patch"]
+    tree = patches.patched_tree_path(site, src, "uml")
+    assert "host_xstate_size" in (tree / "arch/x86/um/os-Linux/registers.c").read_text()
+    assert (linux_src_612 / "arch/x86/um/os-Linux/registers.c").read_text() != \
+        (tree / "arch/x86/um/os-Linux/registers.c").read_text()

@@ -1,5 +1,8 @@
 """`kbuild verify` as a command on real inputs: Debian's configs, the spine's own
-config and entries, the real Linux 6.1 x86 and UML trees."""
+config and entries, the real Linux 6.1 x86 and UML trees.
+
+The nfsroot profile's .config comes from the ``nfsroot_config`` fixture (conftest):
+`doit config:nfsroot` in the session's work site, so those tests are ``realtree``."""
 from __future__ import annotations
 
 import json
@@ -10,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kbuild import kconfig, layout, toolchain, verify
+from kbuild import kconfig, toolchain, verify
 from kbuild.configfile import parse_text, read_config
+from tests.e2e import command_env
 
 REPO = Path(__file__).resolve().parent.parent
 DEBIAN = Path("/usr/src/linux-config-6.1")
@@ -26,20 +30,12 @@ needs_debian = pytest.mark.skipif(not DEBIAN_AMD64.is_file(),
 
 def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "kbuild.cmd_verify", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+                          env=command_env(), capture_output=True, text=True, timeout=600)
 
 
 def validate(doc: dict[str, object]) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator(SCHEMA).validate(doc)
-
-
-@pytest.fixture(scope="module")
-def nfsroot_config(repo_site) -> Path:
-    path = layout.config_path(repo_site, repo_site.profiles["nfsroot"])
-    if not path.is_file():
-        pytest.skip("the nfsroot profile is not configured (doit config:nfsroot)")
-    return path
 
 
 @needs_debian
@@ -87,8 +83,9 @@ def test_debian_config_as_a_xen_dom0_passes_the_xen_rules():
     assert {c["rule"]: c["found"] for c in cloud["checks"]}["xen-dom0"] == "n"
 
 
-def test_the_nfsroot_profile_config_passes(nfsroot_config):
-    r = run("--profile", "nfsroot")
+@pytest.mark.realtree
+def test_the_nfsroot_profile_config_passes(work_site, nfsroot_config):
+    r = run("--profile", "nfsroot", "--site", str(work_site.toml))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "result: PASS" in r.stdout
     assert "profile nfsroot" in r.stdout
@@ -99,18 +96,21 @@ def test_the_nfsroot_profile_config_passes(nfsroot_config):
     assert {"nic:e1000", "nic:virtio-net", "console-ttys-console"} <= {c["rule"] for c in doc["checks"]}
 
 
-def test_verify_profile_api_for_the_doit_task(repo_site, nfsroot_config):
-    report = verify.verify_profile(repo_site, repo_site.profiles["nfsroot"])
+@pytest.mark.realtree
+def test_verify_profile_api_for_the_doit_task(work_site, nfsroot_config):
+    site = work_site.site
+    report = verify.verify_profile(site, site.profiles["nfsroot"])
     assert report.passed
-    assert report.config == "artifacts/build/nfsroot/.config"
+    assert report.config == "artifacts/build/nfsroot/.config"   # shown relative to the site
+    assert site.root / report.config == nfsroot_config
     assert verify.render_summary(report).startswith("verify profile nfsroot: Linux 6.1.192 x86_64")
 
 
-def _staged_entries(repo_site, tmp_path: Path) -> dict[str, Path]:
+def _staged_entries(site, tmp_path: Path) -> dict[str, Path]:
     from kbuild.bootcfg import entry as bootentry
     from kbuild.bootcfg import grub, grub_legacy, ipxe, pxelinux
 
-    e = bootentry.make_entry(repo_site.profiles["nfsroot"], "6.1.192")
+    e = bootentry.make_entry(site.profiles["nfsroot"], "6.1.192")
     files = {"pxelinux": pxelinux.menu_config([e], None), "grub2": grub.menu_config([e], None),
              "grub-legacy": grub_legacy.menu_config([e], None), "ipxe": ipxe.script(e)}
     out = {}
@@ -121,13 +121,15 @@ def _staged_entries(repo_site, tmp_path: Path) -> dict[str, Path]:
     return out
 
 
-def test_the_spine_staged_entries_pass_in_every_loader_format(repo_site, nfsroot_config, tmp_path):
-    for fmt, path in _staged_entries(repo_site, tmp_path).items():
+@pytest.mark.realtree
+def test_the_spine_staged_entries_pass_in_every_loader_format(work_site, nfsroot_config, tmp_path):
+    for fmt, path in _staged_entries(work_site.site, tmp_path).items():
         r = run(str(nfsroot_config), "--entry", str(path), "--nic", "e1000", "--json")
         doc = json.loads(r.stdout)
         assert (r.returncode, doc["entry"]["format"]) == (0, fmt), (fmt, r.stdout)
 
 
+@pytest.mark.realtree
 @pytest.mark.parametrize("change,rule", [
     (("ip=dhcp", "ip=bootp"), None),                                   # built in: passes
     (("console=ttyS0,115200", "console=hvc0"), "console-hvc"),
@@ -140,9 +142,9 @@ def test_the_spine_staged_entries_pass_in_every_loader_format(repo_site, nfsroot
     (("ip=dhcp ", ""), "ip-missing"),
     (("/nfsroot,", "/" + "x" * 1030 + ","), "nfsroot-length"),
 ])
-def test_hand_broken_entries_fail_with_the_rule_that_caught_them(repo_site, nfsroot_config,
+def test_hand_broken_entries_fail_with_the_rule_that_caught_them(work_site, nfsroot_config,
                                                                   tmp_path, change, rule):
-    path = _staged_entries(repo_site, tmp_path)["pxelinux"]
+    path = _staged_entries(work_site.site, tmp_path)["pxelinux"]
     text = path.read_text()
     assert change[0] in text
     path.write_text(text.replace(change[0], change[1], 1))
@@ -232,11 +234,11 @@ def test_savedefconfig_is_uncertain_alone_and_resolved_with_the_tree(linux_src, 
 
 
 @pytest.mark.realtree
-def test_uml_config_on_the_real_um_tree(linux_src, tmp_path):
+def test_uml_config_on_the_real_um_tree(work_site, linux_src, tmp_path):
     env = toolchain.kconfig_environment(linux_src, "um", toolchain.detect_toolchain())
     tree = kconfig.load_tree(linux_src, "um", env, tmp_path / "work")
     kconfig.apply_base(tree, "tinyconfig")
-    frags = [read_config(REPO / "fragments" / f"{n}.config") for n in ("core", "net", "ip-pnp", "nfsroot")]
+    frags = [read_config(work_site.fragment(n)) for n in ("core", "net", "ip-pnp", "nfsroot")]
     frags.append(parse_text("CONFIG_64BIT=y\nCONFIG_UML_NET=y\nCONFIG_UML_NET_VECTOR=y\n", "uml"))
     merged = kconfig.merge_fragments(tree, frags)
     assert merged.errors == [] and kconfig.check_requested(tree, merged.requested) == []
@@ -279,7 +281,8 @@ def test_xz_is_read_like_plain_text(tmp_path):
         json.dumps(db["checks"]).replace(str(packed), "X")
 
 
-def test_profile_hosts_are_checked_with_their_own_entries(repo_site, nfsroot_config, tmp_path):
+@pytest.mark.realtree
+def test_profile_hosts_are_checked_with_their_own_entries(work_site, nfsroot_config):
     import dataclasses
 
     from kbuild.site import Host
@@ -288,7 +291,7 @@ def test_profile_hosts_are_checked_with_their_own_entries(repo_site, nfsroot_con
              Host(name="pc2", profile="nfsroot", mac="52:54:00:00:00:02", console=("hvc0",)),
              Host(name="pc3", profile="nfsroot", mac="52:54:00:00:00:03", nfs_path="/" + "p" * 1100),
              Host(name="pc4", profile="nfsroot", mac="52:54:00:00:00:04", nic="r8169")]
-    site = dataclasses.replace(repo_site, hosts=hosts)
+    site = dataclasses.replace(work_site.site, hosts=hosts)
     report = verify.verify_profile(site, site.profiles["nfsroot"])
     failed = {(c.subject, c.rule) for c in report.failures}
     assert failed == {("host pc2: any of HVC_XEN,VIRTIO_CONSOLE", "console-hvc"),
