@@ -1,5 +1,5 @@
-"""doit entry point: the tasks live in kbuild/tasks.py (run `doit list`)."""
-from kbuild.tasks import (  # noqa: F401
+"""doit entry point: the tasks live in kbuild/tasks/ (run `doit list`)."""
+from kbuild.tasks.creators import (  # noqa: F401
     DOIT_CONFIG,
     task_boot,
     task_build,

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kbuild.publish import TreeFile, publish
+from kbuild.publish.apply import TreeFile, publish
 
 
 def entries(n: int, version: str) -> list[TreeFile]:

@@ -27,9 +27,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kbuild import build as make  # noqa: E402
-from kbuild import layout, pipeline, toolchain  # noqa: E402
-from kbuild.site import load_site  # noqa: E402
+from kbuild.build import make, pipeline  # noqa: E402
+from kbuild.kconfig import environment as toolchain  # noqa: E402
+from kbuild.site import layout  # noqa: E402
+from kbuild.site.load import load_site  # noqa: E402
 
 
 def wall(fn, repeat: int = 1) -> float:
@@ -129,7 +130,7 @@ def main() -> None:
         results.append((f"{profile.image} size", f"{image.stat().st_size / 2**20:.2f} MiB "
                                                  f"({image.stat().st_size} bytes)"))
         if args.boot:
-            from kbuild import bootlab
+            from kbuild.lab import qemu as bootlab
 
             res = bootlab.boot_profile(site, profile)
             results.append(("PXE boot to marker (QEMU TCG)", f"{res.marker_seconds:.1f} s"))

@@ -1,6 +1,6 @@
 """The ``kbuild`` command: a thin dispatcher over the library.
 
-Each subcommand lives in ``kbuild/cmd_<name>.py`` with ``add_arguments`` and
+Each subcommand lives in ``kbuild/commands/<name>.py`` with ``add_arguments`` and
 ``run``. This module is the only place that turns kbuild errors into messages
 and exit codes: 0 success, 1 failed requirements or a failed operation,
 2 bad input.
@@ -17,13 +17,13 @@ from kbuild import __version__
 from kbuild.errors import KbuildError, describe
 
 COMMANDS = {
-    "verify": ("cmd_verify", "check a kernel .config against the root-over-NFS requirements"),
-    "publish": ("cmd_publish", "write the TFTP tree (boot loaders, kernels, entries) atomically"),
-    "rollback": ("cmd_publish", "restore the previous published generation"),
-    "explain-boot": ("cmd_explain", "show which PXELINUX file a client loads and what it boots"),
-    "fetch": ("cmd_site", "fetch sources into the cache (deb sources from the signed index, locked)"),
-    "pin": ("cmd_site", "move a deb source's entry in kbuild.lock, or re-pin a file:// source"),
-    "check-site": ("cmd_site", "validate kbuild.toml and print a summary"),
+    "verify": ("commands.verify", "check a kernel .config against the root-over-NFS requirements"),
+    "publish": ("commands.publish", "write the TFTP tree (boot loaders, kernels, entries) atomically"),
+    "rollback": ("commands.publish", "restore the previous published generation"),
+    "explain-boot": ("commands.explain_boot", "show which PXELINUX file a client loads and what it boots"),
+    "fetch": ("commands.pin", "fetch sources into the cache (deb sources from the signed index, locked)"),
+    "pin": ("commands.pin", "move a deb source's entry in kbuild.lock, or re-pin a file:// source"),
+    "check-site": ("commands.pin", "validate kbuild.toml and print a summary"),
 }
 
 

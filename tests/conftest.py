@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def repo_site():
-    from kbuild.site import load_site
+    from kbuild.site.load import load_site
 
     return load_site(REPO / "kbuild.toml")
 
@@ -25,7 +25,7 @@ def repo_site():
 @pytest.fixture(scope="session")
 def linux_src(repo_site) -> Path:
     """The real, pristine 6.1 source tree of the default site (unpacked on first use)."""
-    from kbuild import pipeline
+    from kbuild.build import pipeline
 
     src = repo_site.sources["debian-6.1"]
     return pipeline.unpack_source(repo_site, src)

@@ -126,7 +126,7 @@ def test_sigkill_during_build_recovers_without_rebuilding_everything(built):
 def test_sigkill_during_configure_leaves_a_whole_config(built):
     import time
 
-    from kbuild.kconfig import values_of
+    from kbuild.kconfig.tree import values_of
 
     cfg = REPO / "artifacts/build/nfsroot/.config"
     before = cfg.read_text()

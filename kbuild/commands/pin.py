@@ -1,0 +1,160 @@
+"""``kbuild check-site`` and ``kbuild pin``: the site file itself."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import urllib.parse
+from pathlib import Path
+
+from kbuild.errors import UserError
+from kbuild.site.load import Site, Source, find_site_file, load_site
+from kbuild.util.files import atomic_write_text, sha256_file
+
+
+def _site_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", type=Path,
+                   help="site file (default: $KBUILD_SITE, else kbuild.toml found upwards)")
+
+
+def add_check_site_arguments(p: argparse.ArgumentParser) -> None:
+    _site_arg(p)
+
+
+def add_pin_arguments(p: argparse.ArgumentParser) -> None:
+    _site_arg(p)
+    p.add_argument("source", help="name of a [sources.NAME] table: a deb source (moves its entry in "
+                                  "kbuild.lock) or a file:// URL (recomputes its sha256)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--latest", action="store_true",
+                       help="deb source: lock the newest version in its upstream range (the default)")
+    which.add_argument("--version", metavar="V", help="deb source: lock exactly Debian version V")
+    p.add_argument("--dry-run", action="store_true", help="print the new pin, change nothing")
+
+
+def add_fetch_arguments(p: argparse.ArgumentParser) -> None:
+    _site_arg(p)
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to fetch (default: all)")
+    p.add_argument("--locked", action="store_true",
+                   help="fail instead of moving kbuild.lock when a locked version is gone "
+                        "(also KBUILD_LOCKED=1, or [site] locked = true)")
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    from kbuild.build import pipeline
+
+    site = load_site(args.site)
+    names = args.sources or sorted(site.sources)
+    for name in names:
+        if name not in site.sources:
+            raise UserError(f"no source named {name!r}", path=site.path,
+                            hint=f"sources: {', '.join(sorted(site.sources))}")
+    for name in names:
+        src = site.sources[name]
+        path = pipeline.fetch_source(site, src, locked=args.locked)
+        site = load_site(site.path)  # the lock may have moved
+        print(f"{name}: {site.sources[name].describe()} -> {path}")
+    return 0
+
+
+def run_check_site(args: argparse.Namespace) -> int:
+    site = load_site(args.site)
+    for w in warnings(site):
+        print(w, file=sys.stderr)
+    print(summary(site))
+    return 0
+
+
+def warnings(site: Site) -> list[str]:
+    """What is valid but weak: inputs nothing but their own content vouches for."""
+    out = []
+    for src in site.sources.values():
+        if src.url.startswith("file://") and not src.signature:
+            out.append(f"{site.path.name}:{src.line}: warning: source {src.name!r} is a local file "
+                       "pinned by its own content: nothing vouches for it\n"
+                       f"  fix: make it a deb source (package = ..., upstream = ...) resolved from the "
+                       "signed package index, or give a signature and keyring")
+        if src.is_deb and src.locked is None:
+            out.append(f"{site.path.name}:{src.line}: warning: deb source {src.name!r} is not in "
+                       f"{site.lock_file.name} yet: the first fetch locks it\n"
+                       f"  fix: kbuild pin {src.name} --latest, then commit {site.lock_file.name}")
+    return out
+
+
+def summary(site: Site) -> str:
+    lines = [f"{site.path}: ok"]
+    lines.append(f"  sources: {', '.join(sorted(site.sources))}")
+    for src in site.sources.values():
+        if src.is_deb:
+            lines.append(f"  source {src.name}: deb {src.package} {src.upstream!r}, locked: "
+                         + (src.locked.describe() if src.locked else "no"))
+    for p in site.profiles.values():
+        lines.append(f"  profile {p.name}: {p.arch} {p.image} from {p.source}, base {p.base}, "
+                     f"{len(p.fragments)} fragments" + (f", patches {p.patches}" if p.patches else ""))
+    lines.append(f"  hosts: {len(site.hosts)}; TFTP root: {site.tftp_root}")
+    return "\n".join(lines)
+
+
+def run_pin(args: argparse.Namespace) -> int:
+    path = Path(args.site) if args.site else find_site_file()
+    site = load_site(path)
+    src = site.sources.get(args.source)
+    if src is None:
+        raise UserError(f"no source named {args.source!r}", path=path,
+                        hint=f"sources: {', '.join(sorted(site.sources))}")
+    if src.is_deb:
+        return _pin_deb(site, src, args)
+    if args.latest or args.version:
+        raise UserError(f"--latest and --version apply to deb sources; {src.name!r} is a URL source",
+                        path=path, line=src.line)
+    parts = urllib.parse.urlsplit(src.url)
+    if parts.scheme != "file":
+        raise UserError(f"source {src.name!r} is {parts.scheme}://: take its pin from the "
+                        "publisher's checksum list (kernel.org: sha256sums.asc, checked with gpg), "
+                        "not from the download itself", path=path, line=src.line)
+    local = Path(urllib.parse.unquote(parts.path))
+    if not local.is_file():
+        raise UserError(f"{local} does not exist", path=path, line=src.line,
+                        hint="install the package that provides it (scripts/setup)")
+    digest = sha256_file(local)
+    new_text, line = replace_pin(path.read_text(), site, src.name, digest)
+    if digest == src.sha256:
+        print(f"{path.name}:{line}: {src.name} already pinned to {digest}")
+        return 0
+    if args.dry_run:
+        print(f"{path.name}:{line}: would pin {src.name} to {digest} (was {src.sha256})")
+        return 0
+    atomic_write_text(path, new_text)
+    print(f"{path.name}:{line}: pinned {src.name} to {digest} (was {src.sha256})", file=sys.stderr)
+    return 0
+
+
+def replace_pin(text: str, site: Site, name: str, digest: str) -> tuple[str, int]:
+    line = site.line_of("sources", name, "sha256")
+    lines = text.splitlines(keepends=True)
+    if line is None or not re.match(r"^\s*sha256\s*=", lines[line - 1]):
+        raise UserError(f"cannot find the sha256 line of source {name!r}", path=site.path,
+                        hint="edit the pin by hand")
+    old = lines[line - 1]
+    lines[line - 1] = re.sub(r'=\s*"[^"]*"', f'= "{digest}"', old, count=1)
+    return "".join(lines), line
+
+
+def _pin_deb(site: Site, src: Source, args: argparse.Namespace) -> int:
+    from kbuild.source import deb as debsource
+
+    lock = site.lock_file.name
+    if args.dry_run:
+        cands = debsource.offered(site, src)
+        want = args.version or (cands[0].version if cands else None)
+        now = src.locked.version if src.locked else "nothing"
+        offered = ", ".join(c.version for c in cands) or "none"
+        print(f"{lock}: {src.name} is locked to {now}; would lock {want} (offered: {offered})")
+        return 0
+    old, new = debsource.pin_to(site, src, args.version)
+    if old == new:
+        print(f"{lock}: {src.name} already locked to {new.describe()}")
+    else:
+        was = old.describe() if old else "not locked"
+        print(f"{lock}: locked {src.name} to {new.describe()} (was {was})", file=sys.stderr)
+    return 0

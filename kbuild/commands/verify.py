@@ -1,0 +1,150 @@
+"""``kbuild verify``: will this kernel mount its root over NFS? (docs/verify.md)
+
+The report is the command's result, so the table goes to stdout; errors go to
+stderr as ``path:line: error: ...``. With ``--json`` stdout carries exactly
+one JSON document (a report, or an error document for bad input), valid
+against docs/verify-schema.json. Exit status: 0 every requirement met,
+1 a requirement failed or could not be decided, 2 bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kbuild.errors import KbuildError, UserError, describe
+
+if TYPE_CHECKING:
+    from kbuild.verify.check import VerifyReport
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", metavar="CONFIG",
+                        help="the .config to check (plain, .gz, .xz or .bz2; a savedefconfig or "
+                             "fragment too); with --profile, default: the profile's built config")
+    parser.add_argument("--kernel-version", metavar="X.Y[.Z]",
+                        help="kernel version the rules are chosen for (default: the config header)")
+    parser.add_argument("--arch", metavar="ARCH",
+                        help="x86_64, um, i386, ... (default: from the config)")
+    parser.add_argument("--profile", metavar="NAME",
+                        help="check against profile NAME of kbuild.toml: its boot entry, NICs "
+                             "(and its hosts'), arch, Xen dom0, UML transport")
+    parser.add_argument("--site", metavar="FILE",
+                        help="site file for --profile (default: $KBUILD_SITE, else kbuild.toml "
+                             "here or above)")
+    parser.add_argument("--rules", metavar="FILE", action="append", default=[],
+                        help="an extra rule file (TOML, see docs/verify.md); a rule with the "
+                             "id of a built-in one replaces it. Repeatable")
+    parser.add_argument("--no-builtin-rules", action="store_true",
+                        help="use only the --rules files, not kbuild's own")
+    entry = parser.add_mutually_exclusive_group()
+    entry.add_argument("--cmdline", metavar="ARGS",
+                       help="the kernel command line the kernel boots with")
+    entry.add_argument("--entry", metavar="FILE",
+                       help="a PXELINUX, GRUB 2, GRUB legacy or iPXE entry (Xen multiboot "
+                            "entries too), or a file holding a command line")
+    parser.add_argument("--label", metavar="NAME",
+                        help="the entry of --entry FILE to check (default: the file's default)")
+    parser.add_argument("--nic", metavar="NAME", action="append", default=[],
+                        help="boot NIC driver: e1000, e1000e, virtio_net, r8169, ... "
+                             "(repeatable, or comma-separated)")
+    parser.add_argument("--dom0", action="store_true",
+                        help="the kernel boots as Xen dom0 (implied by a hypervisor in --entry)")
+    parser.add_argument("--srctree", metavar="DIR",
+                        help="the kernel source: resolve the config as make olddefconfig does "
+                             "and explain each failure with its Kconfig dependency chain")
+    parser.add_argument("--fix", metavar="FILE",
+                        help="with --srctree: write the smallest fragment of extra assignments "
+                             "that makes the requirements pass, verified by resolving it")
+    parser.add_argument("--json", action="store_true",
+                        help="write one JSON document to stdout (docs/verify-schema.json)")
+    parser.add_argument("-q", "--problems", action="store_true",
+                        help="list only the checks that did not pass")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit status (prints, never raises a KbuildError)."""
+    from kbuild.verify import render as verify
+
+    try:
+        report = _verify(args)
+    except KbuildError as e:
+        if args.json:
+            print(json.dumps(verify.error_json(e), indent=2))
+        print(describe(e), file=sys.stderr)
+        return e.exit_code
+    if args.json:
+        print(json.dumps(verify.report_json(report), indent=2))
+    else:
+        sys.stdout.write(verify.render_table(report, only_problems=args.problems))
+    return report.exit_code
+
+
+def _verify(args: argparse.Namespace) -> VerifyReport:
+    from kbuild.boot import cmdline
+    from kbuild.rules.load import load_rules
+    from kbuild.verify import check as verify
+
+    nics = [n for item in args.nic for n in item.split(",") if n.strip()]
+    if args.label is not None and args.entry is None:
+        raise UserError("--label needs --entry FILE")
+    entry = None
+    if args.cmdline is not None:
+        entry = cmdline.entry_from_cmdline(args.cmdline, "--cmdline", dom0=args.dom0)
+    elif args.entry is not None:
+        entry = cmdline.read_entry(args.entry, args.label)
+    rules = load_rules(args.rules, builtin=not args.no_builtin_rules)
+    config = args.config
+    arch, arch_source = args.arch, "option"
+    dom0: bool | None = True if args.dom0 else None
+    profile_name = None
+    if args.profile is not None:
+        from kbuild.site import layout
+        from kbuild.site.load import load_site
+
+        site = load_site(Path(args.site) if args.site else None)
+        profile = site.profile(args.profile)
+        profile_name = profile.name
+        if config is None:
+            path = layout.config_path(site, profile)
+            if not path.is_file():
+                raise UserError(f"profile {profile.name!r} is not configured yet", path=path,
+                                hint=f"run: doit config:{profile.name}")
+            config = str(path)
+        if entry is None:
+            entry = verify.profile_entry(profile)
+        nics = verify.profile_nics(site, profile) + nics
+        if arch is None:
+            arch, arch_source = profile.arch, "profile"
+        if dom0 is None and profile.xen is not None:
+            dom0 = True
+    elif args.site is not None:
+        raise UserError("--site is only used with --profile")
+    if config is None:
+        raise UserError("no config to check", hint="kbuild verify PATH/TO/.config "
+                        "(or --profile NAME for a profile's built config)")
+    if arch is not None and not arch.replace("_", "").isalnum():
+        raise UserError(f"--arch {arch!r} is not an architecture name")
+    return verify.verify_config(
+        config, kernel_version=args.kernel_version, arch=arch, arch_source=arch_source,
+        entry=entry, nics=nics, dom0=dom0, rules=rules, srctree=args.srctree, fix=args.fix,
+        profile=profile_name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="kbuild verify",
+        description="Check a kernel config for root over NFS: exit 0 pass, 1 failed, 2 bad input.")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except Exception as e:  # never a traceback for the user; the message says what broke
+        print(describe(e), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
