@@ -21,6 +21,7 @@ from kbuild.site import layout
 from kbuild.site.load import Profile, Site, Source
 from kbuild.source import download as source
 from kbuild.util.files import atomic_write_text, sha256_file, sha256_text, write_text_if_changed
+from kbuild.util.versions import read_kernel_version
 
 Progress = Callable[[str], None]
 
@@ -55,7 +56,7 @@ def unpack_source(site: Site, src: Source, progress: Progress | None = None) -> 
         return tree
     source.unpack(archive, tree, progress)
     source.write_tree_stamp(stamp, {"source": src.name, "sha256": src.sha256,
-                                    "kernelversion": toolchain.kernel_version(tree),
+                                    "kernelversion": read_kernel_version(tree),
                                     **source_provenance(src)})
     return tree
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from kbuild.errors import InfraError, UserError
+from kbuild.util.versions import read_kernel_version
 
 # kbuild arch name -> (ARCH for make, SRCARCH, extra variables)
 _ARCHES: dict[str, tuple[str, str, dict[str, str]]] = {
@@ -121,27 +121,6 @@ def ccache_environment(cache_dir: Path | None, base_dir: Path) -> dict[str, str]
     return env
 
 
-def kernel_version(srctree: Path) -> str:
-    """VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION, read from the top Makefile."""
-    makefile = srctree / "Makefile"
-    try:
-        text = makefile.read_text(errors="replace")[:4096]
-    except OSError as e:
-        raise UserError(f"not a kernel source tree ({e.strerror})", path=makefile) from None
-    fields = {}
-    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
-        m = re.search(rf"^{key}\s*=\s*(\S*)\s*$", text, re.M)
-        fields[key] = m.group(1) if m else ""
-    if not fields["VERSION"]:
-        raise UserError("no VERSION line: not a kernel source tree", path=makefile)
-    ver = fields["VERSION"]
-    if fields["PATCHLEVEL"]:
-        ver += "." + fields["PATCHLEVEL"]
-        if fields["SUBLEVEL"]:
-            ver += "." + fields["SUBLEVEL"]
-    return ver + fields["EXTRAVERSION"]
-
-
 def kconfig_environment(srctree: Path, arch: str, toolchain: Toolchain) -> dict[str, str]:
     """The variables the kernel Makefile exports to its Kconfig run."""
     srctree = Path(srctree).resolve()
@@ -149,7 +128,7 @@ def kconfig_environment(srctree: Path, arch: str, toolchain: Toolchain) -> dict[
     env.update(arch_variables(arch))
     env.update({
         "srctree": str(srctree),
-        "KERNELVERSION": kernel_version(srctree),
+        "KERNELVERSION": read_kernel_version(srctree),
         "CC": toolchain.cc_command,
         "LD": toolchain.ld,
         "AR": "ar",

@@ -27,7 +27,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from kbuild.errors import Diagnostic, InputErrors, UserError
-from kbuild.util.toml import KeyLines, KeyPath
+from kbuild.util.toml import KeyPath, LazyKeyLines, TomlChecker, load_toml
+from kbuild.util.versions import parse_kernel_version
 
 RULES_DIR = Path(__file__).resolve().parent
 SCHEMA = 1
@@ -82,7 +82,6 @@ NIC_DRIVERS = "@nic-drivers"
 _ID = re.compile(r"^[a-z0-9][a-z0-9:._-]*$")
 _SYMBOL = re.compile(r"^[A-Za-z0-9_]+$")
 _NIC = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_KERNEL_VERSION = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 _RULE_KEYS = {"id", "symbol", "any_of", "want", "forbid", "measure", "max", "kernel", "when",
               "severity", "reason", "source", "fix", "module"}
@@ -208,16 +207,6 @@ def normalize_nic(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-def parse_kernel_version(text: str | None) -> Version | None:
-    """X.Y[.Z] from '6.1.192', '6.1.0-13-amd64', 'v5.10': packaging rejects the rest."""
-    if not text:
-        return None
-    m = _KERNEL_VERSION.match(text)
-    if not m:
-        return None
-    return Version(".".join(g for g in m.groups() if g is not None))
-
-
 # ---------------------------------------------------------------------------
 # Loading
 
@@ -254,7 +243,7 @@ def load_rules(extra: tuple[str | Path, ...] | list[str | Path] = (), builtin: b
 @functools.lru_cache(maxsize=8)
 def _load_cached(keys: tuple[tuple[str, int, int], ...]) -> RuleSet:
     diags: list[Diagnostic] = []
-    parsed: list[tuple[str, dict[str, Any], _Lines]] = []
+    parsed: list[tuple[str, dict[str, Any], _RuleLines]] = []
     for path, _mtime, _size in keys:
         shown = _display(path)
         try:
@@ -263,20 +252,16 @@ def _load_cached(keys: tuple[tuple[str, int, int], ...]) -> RuleSet:
             diags.append(Diagnostic(shown, None, "error", f"cannot read rules file: {e}"))
             continue
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            msg = str(e)
-            m = re.search(r"\(at line (\d+), column \d+\)", msg)
-            msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
-            diags.append(Diagnostic(shown, int(m.group(1)) if m else None, "error",
-                                    f"invalid TOML: {msg}", "check quotes, brackets and '='"))
+            data = load_toml(text, shown, RulesError, "check quotes, brackets and '='")
+        except RulesError as e:
+            diags.extend(e.diagnostics)
             continue
-        parsed.append((shown, data, _Lines(text)))
+        parsed.append((shown, data, _RuleLines(text)))
     nics: dict[str, Nic] = {}
     nic_rules: dict[str, list[Rule]] = {}
     for shown, data, lines in parsed:
         c = _Checker(shown, lines, diags)
-        c.keys(data, (), _TOP_KEYS, "a rules file")
+        c.known_keys(data, (), _TOP_KEYS)
         schema = data.get("schema", SCHEMA)
         if schema != SCHEMA:
             c.error(("schema",), f"schema = {schema!r}: this kbuild reads schema {SCHEMA}")
@@ -329,64 +314,34 @@ def _display(path: str) -> str:
 _RULE_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*rule[ \t]*\]\]", re.M)
 
 
-class _Lines:
-    """Line numbers for rule files: table headers found by one regex pass; the full
-    key scanner (slow, pure Python) only when there is an error to report."""
+class _RuleLines(LazyKeyLines):
+    """Line numbers for rule files: the [[rule]] headers found by one regex pass; the
+    full key scanner only when there is an error to report."""
 
     def __init__(self, text: str) -> None:
-        self.text = text
+        super().__init__(text)
         self._rules = [text.count("\n", 0, m.start()) + 1 for m in _RULE_HEADER.finditer(text)]
-        self._keys: KeyLines | None = None
 
     def header(self, where: KeyPath) -> int | None:
         if len(where) == 2 and where[0] == "rule" and isinstance(where[1], int):
             return self._rules[where[1]] if where[1] < len(self._rules) else None
         return self.line(where)
 
-    def line(self, where: KeyPath) -> int | None:
-        if self._keys is None:
-            self._keys = KeyLines(self.text)
-        return self._keys.line(where)
 
+class _Checker(TomlChecker):
+    """The TOML checker, naming the tables of a rule file as it writes them."""
 
-class _Checker:
-    def __init__(self, path: str, lines: _Lines, diags: list[Diagnostic]) -> None:
-        self.path = path
-        self.lines = lines
-        self.diags = diags
+    lines: _RuleLines
 
-    def error(self, where: KeyPath, message: str, hint: str | None = None) -> None:
-        self.diags.append(Diagnostic(self.path, self.lines.line(where), "error", message, hint))
-
-    def keys(self, data: Any, where: KeyPath, allowed: set[str], what: str) -> bool:
-        if not isinstance(data, dict):
-            self.error(where, f"{what} must be a table")
-            return False
-        ok = True
-        for key in data:
-            if key not in allowed:
-                import difflib
-
-                close = difflib.get_close_matches(key, sorted(allowed), n=1)
-                self.error(where + (key,), f"unknown key {key!r} in {what}",
-                           f"did you mean {close[0]!r}?" if close
-                           else "allowed: " + ", ".join(sorted(allowed)))
-                ok = False
-        return ok
+    def label(self, where: KeyPath) -> str:
+        if not where:
+            return "a rules file"
+        if len(where) == 2 and where[0] == "rule":
+            return "[[rule]]"
+        return super().label(where)
 
     def text(self, data: dict[str, Any], key: str, where: KeyPath, required: bool = True) -> str | None:
-        if key not in data:
-            if required:
-                self.error(where, f"missing {key!r}", f"add {key} = \"...\"")
-            return None
-        value = data[key]
-        if not isinstance(value, str) or not value.strip():
-            self.error(where + (key,), f"{key} must be a non-empty string")
-            return None
-        if "\n" in value:
-            self.error(where + (key,), f"{key} must be one line")
-            return None
-        return value
+        return self.string(data, key, where, required=required, nonempty=True)
 
     def kernel(self, data: dict[str, Any], where: KeyPath) -> SpecifierSet | None:
         raw = data.get("kernel")
@@ -460,7 +415,7 @@ def _conditions(c: _Checker, raw: Any, where: KeyPath, nics: dict[str, Nic]) -> 
 
 
 def _rule(c: _Checker, where: KeyPath, body: Any, nics: dict[str, Nic]) -> Rule | None:
-    if not c.keys(body, where, _RULE_KEYS, "[[rule]]"):
+    if not c.known_keys(body, where, _RULE_KEYS):
         return None
     rid = c.text(body, "id", where)
     if rid is not None and not _ID.match(rid):
@@ -536,7 +491,7 @@ def _rule(c: _Checker, where: KeyPath, body: Any, nics: dict[str, Nic]) -> Rule 
     assert want is not None and when is not None
     return Rule(id=rid, kind=kind, symbols=symbols, want=want, measure=measure, limit=limit,
                 kernel=kernel, when=when, severity=severity, reason=reason, source=source,
-                fix=fix, module=module, path=c.path, line=c.lines.header(where))
+                fix=fix, module=module, path=c.shown, line=c.lines.header(where))
 
 
 def _renamed(c: _Checker, name: str, body: Any) -> Renamed | None:
@@ -544,7 +499,7 @@ def _renamed(c: _Checker, name: str, body: Any) -> Renamed | None:
     if not _SYMBOL.match(name):
         c.error(where, f"[renamed.{name}]: not a Kconfig symbol name")
         return None
-    if not c.keys(body, where, _RENAMED_KEYS, f"[renamed.{name}]"):
+    if not c.known_keys(body, where, _RENAMED_KEYS):
         return None
     since_raw = c.text(body, "since", where)
     since = parse_kernel_version(since_raw) if since_raw else None
@@ -558,7 +513,7 @@ def _renamed(c: _Checker, name: str, body: Any) -> Renamed | None:
         return None
     if since is None or what is None or source is None:
         return None
-    return Renamed(name, since, what, use, source, f"{c.path}:{c.lines.line(where)}")
+    return Renamed(name, since, what, use, source, f"{c.shown}:{c.lines.line(where)}")
 
 
 def _nic_line(text: str, name: str) -> int | None:
@@ -571,7 +526,7 @@ def _nic(c: _Checker, name: str, body: Any) -> Nic | None:
     if not _NIC.match(name):
         c.error(where, f"NIC name {name!r}: lower-case module name with '-' (not '_')")
         return None
-    if not c.keys(body, where, _NIC_KEYS, f"[nic.{name}]"):
+    if not c.known_keys(body, where, _NIC_KEYS):
         return None
     symbols = body.get("symbols")
     if (not isinstance(symbols, list) or not symbols

@@ -9,16 +9,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbuild.errors import Diagnostic, InputErrors, UserError
+from kbuild.errors import InputErrors, UserError
 from kbuild.kconfig.environment import IMAGES, known_arches
 from kbuild.site.lock import LockEntry, lock_path, read_lock
 from kbuild.source.apt import AptConfig, Repository
-from kbuild.util.toml import KeyLines, KeyPath
+from kbuild.util.toml import KeyLines, KeyPath, TomlChecker, load_toml
 
 SITE_FILE = "kbuild.toml"
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
@@ -204,76 +203,13 @@ class Site:
 # ---------------------------------------------------------------------------
 
 
-class _Checker:
-    """Collects diagnostics with kbuild.toml line numbers while reading values."""
+class _SiteChecker(TomlChecker):
+    """The TOML checker plus what kbuild.toml's tables need: the site file and its lock."""
 
-    def __init__(self, path: Path, lines: KeyLines) -> None:
+    def __init__(self, path: Path, lines: KeyLines, lock: dict[str, LockEntry]) -> None:
+        super().__init__(path.name, lines)
         self.path = path
-        self.lines = lines
-        self.diags: list[Diagnostic] = []
-        self.lock: dict[str, LockEntry] = {}
-
-    def error(self, where: KeyPath, message: str, hint: str | None = None) -> None:
-        self.diags.append(Diagnostic(self.path.name, self.lines.line(where), "error", message, hint))
-
-    def table(self, data: Any, where: KeyPath, allowed: dict[str, str]) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            self.error(where, f"[{_dotted(where)}] must be a table")
-            return {}
-        for key in data:
-            if key not in allowed:
-                close = _closest(key, allowed)
-                self.error(where + (key,), f"unknown key {key!r} in [{_dotted(where)}]",
-                           f"did you mean {close!r}?" if close else
-                           f"allowed keys: {', '.join(sorted(allowed))}")
-        return data
-
-    def string(self, data: dict[str, Any], key: str, where: KeyPath, default: str | None = None,
-               required: bool = False, choices: tuple[str, ...] | None = None) -> str | None:
-        if key not in data:
-            if required:
-                self.error(where, f"[{_dotted(where)}] is missing {key!r}",
-                           f"add {key} = \"...\" to [{_dotted(where)}]")
-            return default
-        value = data[key]
-        if not isinstance(value, str):
-            self.error(where + (key,), f"{key} must be a string, not {type(value).__name__}")
-            return default
-        if choices is not None and value not in choices:
-            self.error(where + (key,), f"{key} = {value!r} is not one of {', '.join(choices)}")
-            return default
-        return value
-
-    def strings(self, data: dict[str, Any], key: str, where: KeyPath,
-                default: tuple[str, ...] = ()) -> tuple[str, ...]:
-        if key not in data:
-            return default
-        value = data[key]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.error(where + (key,), f"{key} must be a list of strings")
-            return default
-        return tuple(value)
-
-    def integer(self, data: dict[str, Any], key: str, where: KeyPath, default: int,
-                minimum: int = 0) -> int:
-        if key not in data:
-            return default
-        value = data[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            self.error(where + (key,), f"{key} must be an integer >= {minimum}")
-            return default
-        return value
-
-
-def _dotted(path: KeyPath) -> str:
-    return ".".join(str(p) for p in path)
-
-
-def _closest(key: str, allowed: dict[str, str] | tuple[str, ...]) -> str | None:
-    import difflib
-
-    m = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
-    return m[0] if m else None
+        self.lock = lock
 
 
 _SITE_KEYS = {"tftp_root": "", "boot_server": "", "keep_generations": "", "artifacts": "",
@@ -333,18 +269,9 @@ def load_site(path: Path | None = None) -> Site:
 
 
 def parse_site(text: str, path: Path) -> Site:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        msg = str(e)
-        m = re.search(r"\(at line (\d+), column \d+\)", msg)
-        line = int(m.group(1)) if m else None
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
-        raise SiteError([Diagnostic(path.name, line, "error", f"invalid TOML: {msg}",
-                                    "check quotes, brackets and '=' on that line")]) from None
+    data = load_toml(text, path.name, SiteError, "check quotes, brackets and '=' on that line")
     lines = KeyLines(text)
-    c = _Checker(path, lines)
-    c.lock = read_lock(lock_path(path))
+    c = _SiteChecker(path, lines, read_lock(lock_path(path)))
     root = path.parent.resolve()
     c.table(data, (), _TOP_KEYS)
 
@@ -398,7 +325,7 @@ def parse_site(text: str, path: Path) -> Site:
                 locked=locked, lines=lines)
 
 
-def _split_by_a_dot(c: _Checker, where: KeyPath, body: Any) -> bool:
+def _split_by_a_dot(c: _SiteChecker, where: KeyPath, body: Any) -> bool:
     """[sources.debian-6.1] is TOML for sources -> debian-6 -> 1: say so, with the fix."""
     if isinstance(body, dict) and body and all(isinstance(v, dict) for v in body.values()):
         sub = next(iter(body))
@@ -409,7 +336,7 @@ def _split_by_a_dot(c: _Checker, where: KeyPath, body: Any) -> bool:
     return False
 
 
-def _sources(c: _Checker, data: Any, root: Path) -> dict[str, Source]:
+def _sources(c: _SiteChecker, data: Any, root: Path) -> dict[str, Source]:
     out: dict[str, Source] = {}
     if not isinstance(data, dict):
         c.error(("sources",), "[sources] must be a table of tables")
@@ -455,7 +382,7 @@ def _sources(c: _Checker, data: Any, root: Path) -> dict[str, Source]:
     return out
 
 
-def _deb_source(c: _Checker, t: dict[str, Any], where: KeyPath, name: str, kind: str) -> Source:
+def _deb_source(c: _SiteChecker, t: dict[str, Any], where: KeyPath, name: str, kind: str) -> Source:
     from kbuild.util import versions as debversion
 
     package = c.string(t, "package", where) or ""
@@ -489,7 +416,7 @@ def _deb_source(c: _Checker, t: dict[str, Any], where: KeyPath, name: str, kind:
                   package=package, upstream=upstream, member=member, locked=entry)
 
 
-def _apt(c: _Checker, data: Any) -> AptConfig | None:
+def _apt(c: _SiteChecker, data: Any) -> AptConfig | None:
     if data is None:
         return None
     t = c.table(data, ("apt",), _APT_KEYS)
@@ -523,7 +450,7 @@ def _apt(c: _Checker, data: Any) -> AptConfig | None:
     return AptConfig(tuple(repos), arch)
 
 
-def _profiles(c: _Checker, data: Any, sources: dict[str, Source], nfs_server: str,
+def _profiles(c: _SiteChecker, data: Any, sources: dict[str, Source], nfs_server: str,
               root: Path) -> dict[str, Profile]:
     out: dict[str, Profile] = {}
     if not isinstance(data, dict):
@@ -604,10 +531,10 @@ def _profiles(c: _Checker, data: Any, sources: dict[str, Source], nfs_server: st
     return out
 
 
-def _nfsroot(c: _Checker, data: Any, where: KeyPath, default_server: str) -> NfsRoot:
+def _nfsroot(c: _SiteChecker, data: Any, where: KeyPath, default_server: str) -> NfsRoot:
     if data is None:
-        c.error(where[:-1], f"[{_dotted(where[:-1])}] has no nfsroot table",
-                f"add [{_dotted(where)}] with path = \"/...\" and version = \"4\"")
+        c.error(where[:-1], f"{c.label(where[:-1])} has no nfsroot table",
+                f"add {c.label(where)} with path = \"/...\" and version = \"4\"")
         return NfsRoot(default_server, "/")
     t = c.table(data, where, _NFSROOT_KEYS)
     server = c.string(t, "server", where, default=default_server) or default_server
@@ -628,7 +555,7 @@ def _nfsroot(c: _Checker, data: Any, where: KeyPath, default_server: str) -> Nfs
     return NfsRoot(server, path, version, options)
 
 
-def _hosts(c: _Checker, data: Any, profiles: dict[str, Profile]) -> list[Host]:
+def _hosts(c: _SiteChecker, data: Any, profiles: dict[str, Profile]) -> list[Host]:
     out: list[Host] = []
     if not isinstance(data, list):
         c.error(("hosts",), "hosts must be an array of tables: [[hosts]]")

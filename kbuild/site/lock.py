@@ -9,13 +9,12 @@ review and commit it.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kbuild.errors import Diagnostic, InputErrors
 from kbuild.util.files import atomic_write_text
-from kbuild.util.toml import KeyLines
+from kbuild.util.toml import KeyLines, TomlChecker, load_toml
 
 LOCK_FILE = "kbuild.lock"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -68,21 +67,17 @@ def read_lock(path: Path) -> dict[str, LockEntry]:
 
 def parse_lock(text: str, path: Path) -> dict[str, LockEntry]:
     hint = "restore it from version control, or delete it and run: kbuild pin SOURCE --latest"
-    try:
-        data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError) as e:
-        raise LockError([Diagnostic(path.name, None, "error", f"invalid TOML: {e}", hint)]) from None
-    lines = KeyLines(text)
-    diags: list[Diagnostic] = []
+    data = load_toml(text, path.name, LockError, hint)
+    c = TomlChecker(path.name, KeyLines(text))
     out: dict[str, LockEntry] = {}
     sources = data.get("sources", {})
     if set(data) - {"sources"} or not isinstance(sources, dict):
-        diags.append(Diagnostic(path.name, None, "error", "a lock holds only [sources.NAME] tables", hint))
-        raise LockError(diags)
+        c.error((), "a lock holds only [sources.NAME] tables", hint)
+        raise LockError(c.diags)
     for name, body in sources.items():
-        line = lines.line(("sources", name))
+        where = ("sources", name)
         if not isinstance(body, dict):
-            diags.append(Diagnostic(path.name, line, "error", f"[sources.{name}] must be a table", hint))
+            c.error(where, f"[sources.{name}] must be a table", hint)
             continue
         missing = [f for f in _FIELDS if f not in body]
         unknown = [k for k in body if k not in _FIELDS]
@@ -92,11 +87,11 @@ def parse_lock(text: str, path: Path) -> dict[str, LockEntry]:
                 f"missing {', '.join(missing)}" if missing else "",
                 f"unknown {', '.join(unknown)}" if unknown else "",
                 f"malformed {', '.join(bad)}" if bad else "") if x)
-            diags.append(Diagnostic(path.name, line, "error", f"lock entry {name!r}: {what}", hint))
+            c.error(where, f"lock entry {name!r}: {what}", hint)
             continue
         out[name] = LockEntry(**body)
-    if diags:
-        raise LockError(diags)
+    if c.diags:
+        raise LockError(c.diags)
     return out
 
 

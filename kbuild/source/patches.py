@@ -20,15 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from kbuild.errors import InfraError, UserError
-from kbuild.kconfig import environment as toolchain
 from kbuild.site import layout
 from kbuild.site.load import Site, Source
 from kbuild.util.files import atomic_write_text, sha256_text
-
-_KVER = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
+from kbuild.util.versions import kernel_version, read_kernel_version
 
 
 @dataclass(frozen=True)
@@ -66,17 +64,6 @@ class Series:
         used = [e for e in self.patches if e.applies_to(v)]
         skipped = [e for e in self.patches if not e.applies_to(v)]
         return used, skipped
-
-
-def kernel_version(text: str) -> Version:
-    """A packaging Version from a kernel version string (``6.1.0-13-amd64`` -> 6.1.0)."""
-    m = _KVER.match(text.strip())
-    if not m:
-        raise UserError(f"cannot read a kernel version from {text!r}")
-    try:
-        return Version(".".join(g for g in m.groups() if g is not None))
-    except InvalidVersion:  # pragma: no cover - the regex only lets digits through
-        raise UserError(f"cannot read a kernel version from {text!r}") from None
 
 
 def load_series(site: Site, name: str) -> Series:
@@ -180,7 +167,7 @@ def apply_series(site: Site, src: Source, pristine: Path, series_name: str) -> P
     series = load_series(site, series_name)
     dest = patched_tree_path(site, src, series_name)
     stamp = layout.tree_stamp(dest)
-    kver = toolchain.kernel_version(pristine)
+    kver = read_kernel_version(pristine)
     used, skipped = series.applicable(kver)
     if stamp.is_file():
         return PatchReport(dest, [e.file for e in used], [e.file for e in skipped], kver)

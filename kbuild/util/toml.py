@@ -1,15 +1,25 @@
-"""Line numbers for keys of a TOML document.
+"""TOML input files with line numbers: parse, locate keys, check values.
 
-``tomllib`` returns plain values without positions; kbuild's error messages
-must still say ``kbuild.toml:LINE:``. This scanner maps every table header and
-every ``key = value`` line to its dotted key path. It understands the subset
-of TOML a hand-written site file uses (tables, arrays of tables, dotted and
-quoted keys, multi-line arrays and strings); anything it cannot place falls
-back to the line of the enclosing table.
+``tomllib`` returns plain values without positions; kbuild's error messages must
+still say ``kbuild.toml:LINE:``. :class:`KeyLines` maps every table header and
+every ``key = value`` line to its dotted key path. It understands the subset of
+TOML a hand-written file uses (tables, arrays of tables, dotted and quoted keys,
+multi-line arrays and strings); anything it cannot place falls back to the line
+of the enclosing table. :func:`load_toml` and :class:`TomlChecker` are the one
+reader and checker of kbuild's TOML inputs: the site (kbuild.toml), the rule
+files and kbuild.lock. Every problem becomes a
+:class:`~kbuild.errors.Diagnostic` with the line of the key it is about, and all
+problems of a file are reported together.
 """
 from __future__ import annotations
 
+import difflib
 import re
+import tomllib
+from collections.abc import Collection
+from typing import Any, Protocol
+
+from kbuild.errors import Diagnostic, InputErrors
 
 KeyPath = tuple[str | int, ...]
 
@@ -110,3 +120,125 @@ def _bracket_delta(text: str) -> int:
             depth -= 1
         i += 1
     return depth
+
+
+class LineIndex(Protocol):
+    def line(self, path: KeyPath) -> int | None: ...
+
+
+class LazyKeyLines:
+    """:class:`KeyLines` built on first use: a file read often and rarely wrong (the
+    rule files) pays for the pure-Python key scan only when there is an error to place."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._keys: KeyLines | None = None
+
+    def line(self, path: KeyPath) -> int | None:
+        if self._keys is None:
+            self._keys = KeyLines(self.text)
+        return self._keys.line(path)
+
+
+_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)")
+
+
+def load_toml(text: str, shown: str, error: type[InputErrors], hint: str) -> dict[str, Any]:
+    """Parse ``text``; invalid TOML raises ``error`` naming ``shown:LINE`` and ``hint``."""
+    try:
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as e:
+        msg = str(e) or type(e).__name__
+        m = _POSITION.search(msg)
+        raise error([Diagnostic(shown, int(m.group(1)) if m else None, "error",
+                                f"invalid TOML: {_POSITION.sub('', msg)}", hint)]) from None
+
+
+def dotted(path: KeyPath) -> str:
+    return ".".join(str(p) for p in path)
+
+
+class TomlChecker:
+    """Reads the values of one parsed TOML file, collecting a Diagnostic per problem.
+
+    ``where`` arguments are key paths (``("profiles", "nfsroot")``); the message names
+    the table as :meth:`label` writes it and carries the line of the key.
+    """
+
+    def __init__(self, shown: str, lines: LineIndex, diags: list[Diagnostic] | None = None) -> None:
+        self.shown = shown
+        self.lines = lines
+        self.diags: list[Diagnostic] = [] if diags is None else diags
+
+    def label(self, where: KeyPath) -> str:
+        """How messages name the table at ``where``."""
+        return f"[{dotted(where)}]" if where else "the top level"
+
+    def error(self, where: KeyPath, message: str, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(self.shown, self.lines.line(where), "error", message, hint))
+
+    def known_keys(self, data: Any, where: KeyPath, allowed: Collection[str]) -> bool:
+        """True when ``data`` is a table of allowed keys only; reports each unknown key
+        with the closest allowed one (a typo must not be ignored)."""
+        if not isinstance(data, dict):
+            self.error(where, f"{self.label(where)} must be a table")
+            return False
+        ok = True
+        for key in data:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                self.error(where + (key,), f"unknown key {key!r} in {self.label(where)}",
+                           f"did you mean {close[0]!r}?" if close
+                           else f"allowed keys: {', '.join(sorted(allowed))}")
+                ok = False
+        return ok
+
+    def table(self, data: Any, where: KeyPath, allowed: Collection[str]) -> dict[str, Any]:
+        """``data`` checked by :meth:`known_keys`; an empty table when it is not one."""
+        self.known_keys(data, where, allowed)
+        return data if isinstance(data, dict) else {}
+
+    def string(self, data: dict[str, Any], key: str, where: KeyPath, default: str | None = None,
+               required: bool = False, choices: tuple[str, ...] | None = None,
+               nonempty: bool = False) -> str | None:
+        """The string at ``key`` (``default`` when absent or bad). ``nonempty`` also
+        refuses blank and multi-line values."""
+        if key not in data:
+            if required:
+                self.error(where, f"{self.label(where)} is missing {key!r}",
+                           f"add {key} = \"...\" to {self.label(where)}")
+            return default
+        value = data[key]
+        if not isinstance(value, str):
+            self.error(where + (key,), f"{key} must be a string, not {type(value).__name__}")
+            return default
+        if nonempty and not value.strip():
+            self.error(where + (key,), f"{key} must be a non-empty string")
+            return default
+        if nonempty and "\n" in value:
+            self.error(where + (key,), f"{key} must be one line")
+            return default
+        if choices is not None and value not in choices:
+            self.error(where + (key,), f"{key} = {value!r} is not one of {', '.join(choices)}")
+            return default
+        return value
+
+    def strings(self, data: dict[str, Any], key: str, where: KeyPath,
+                default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        if key not in data:
+            return default
+        value = data[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.error(where + (key,), f"{key} must be a list of strings")
+            return default
+        return tuple(value)
+
+    def integer(self, data: dict[str, Any], key: str, where: KeyPath, default: int,
+                minimum: int = 0) -> int:
+        if key not in data:
+            return default
+        value = data[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            self.error(where + (key,), f"{key} must be an integer >= {minimum}")
+            return default
+        return value

@@ -1,4 +1,8 @@
-"""Debian package versions: ordering (as dpkg orders them) and the upstream part.
+"""Versions: of Linux kernels, and of Debian packages.
+
+Kernel versions come as ``6.1.192``, ``6.1.0-13-amd64`` (uname -r) or ``v5.10``;
+``packaging.version.Version`` rejects most of them, so :func:`parse_kernel_version`
+takes the X.Y[.Z] in front (the one parser for patch series, rules and verify).
 
 A deb source accepts a range of *upstream* versions (``6.1.*``); candidates are
 ordered the way ``dpkg --compare-versions`` orders them, so "the latest" means
@@ -8,6 +12,54 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from pathlib import Path
+
+from packaging.version import Version
+
+from kbuild.errors import UserError
+
+_KERNEL = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def parse_kernel_version(text: str | None) -> Version | None:
+    """X.Y[.Z] from '6.1.192', '6.1.0-13-amd64', 'v5.10'; None when there is none."""
+    m = _KERNEL.match(text) if text else None
+    if not m:
+        return None
+    return Version(".".join(g for g in m.groups() if g is not None))
+
+
+def kernel_version(text: str) -> Version:
+    """Like :func:`parse_kernel_version`; a text without a version is a UserError."""
+    version = parse_kernel_version(text)
+    if version is None:
+        raise UserError(f"cannot read a kernel version from {text!r}")
+    return version
+
+
+def read_kernel_version(srctree: Path) -> str:
+    """VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION of a source tree, from its top Makefile."""
+    makefile = srctree / "Makefile"
+    try:
+        text = makefile.read_text(errors="replace")[:4096]
+    except OSError as e:
+        raise UserError(f"not a kernel source tree ({e.strerror})", path=makefile) from None
+    fields = {}
+    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
+        m = re.search(rf"^{key}\s*=\s*(\S*)\s*$", text, re.M)
+        fields[key] = m.group(1) if m else ""
+    if not fields["VERSION"]:
+        raise UserError("no VERSION line: not a kernel source tree", path=makefile)
+    ver = fields["VERSION"]
+    if fields["PATCHLEVEL"]:
+        ver += "." + fields["PATCHLEVEL"]
+        if fields["SUBLEVEL"]:
+            ver += "." + fields["SUBLEVEL"]
+    return ver + fields["EXTRAVERSION"]
+
+
+# --- Debian package versions ------------------------------------------------------------
+
 
 # epoch:upstream-revision; upstream starts with a digit; only these characters.
 _VERSION = re.compile(r"(?:(\d{1,9}):)?([0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.+~]+))?\Z")

@@ -32,7 +32,8 @@ from kbuild.boot.cmdline import (
 )
 from kbuild.errors import InputErrors, UserError
 from kbuild.kconfig.configfile import ConfigValues, read_values
-from kbuild.rules.load import Nic, Rule, RuleSet, load_rules, parse_kernel_version
+from kbuild.rules.load import Nic, Rule, RuleSet, load_rules
+from kbuild.util.versions import parse_kernel_version, read_kernel_version
 from kbuild.verify.render import (  # noqa: F401 - the renderers are part of this API
     assignment,
     error_json,
@@ -474,9 +475,7 @@ def verify_config(config: str | Path, *, display: str | None = None,
     version_text, version_source = kernel_version, "option"
     tree_version = None
     if srctree is not None:
-        from kbuild.kconfig import environment as toolchain
-
-        tree_version = toolchain.kernel_version(Path(srctree))
+        tree_version = read_kernel_version(Path(srctree))
     if version_text is None:
         if cfg.header_version:
             version_text, version_source = cfg.header_version, "header"

@@ -125,12 +125,5 @@ def test_range_excluding_every_patch_gives_an_unpatched_tree(psite, linux_src):
     assert _digest(report.tree / "init/version.c") == _digest(linux_src / "init/version.c")
 
 
-def test_kernel_version_parsing():
-    assert str(patches.kernel_version("6.1.0-13-amd64")) == "6.1.0"
-    assert str(patches.kernel_version("6.1")) == "6.1"
-    with pytest.raises(UserError):
-        patches.kernel_version("linux")
-
-
 def test_touched_files():
     assert patches.touched_files(GOOD) == ["init/version.c"]
