@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from kbuild.build import make, pipeline  # noqa: E402
 from kbuild.kconfig import environment as toolchain  # noqa: E402
+from kbuild.site import arches as toolchain_arches  # noqa: E402
 from kbuild.site import layout  # noqa: E402
 from kbuild.site.load import load_site  # noqa: E402
 
@@ -66,7 +67,7 @@ def main() -> None:
     tree = pipeline.require_tree(site, profile)
     config = layout.config_path(site, profile)
     tc = toolchain.detect_toolchain()
-    image_rel = toolchain.IMAGE_PATHS[profile.arch]
+    image_rel = toolchain_arches.IMAGE_PATHS[profile.arch]
 
     with tempfile.TemporaryDirectory(prefix="kbuild-bench-", dir=site.artifacts) as tmpd:
         tmp = Path(tmpd)

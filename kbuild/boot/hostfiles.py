@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from kbuild.boot import grub, grub_legacy, ipxe, pxelinux
 from kbuild.boot import uml as umlcfg
 from kbuild.boot.entry import BootEntry, host_nfsroot
-from kbuild.site.load import Host, Profile
+from kbuild.site.model import Host, Profile
 
 
 def mac_dashed(mac: str) -> str:
@@ -100,7 +100,7 @@ def host_files(host: Host, profile: Profile, entry: BootEntry, uml_binary: str |
 def _host_profile(profile: Profile, host: Host, nfs: object) -> Profile:
     import dataclasses
 
-    from kbuild.site.load import NfsRoot
+    from kbuild.site.model import NfsRoot
 
     assert isinstance(nfs, NfsRoot)
     console = host.console if host.console is not None else profile.console

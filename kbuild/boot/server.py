@@ -8,7 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from kbuild.boot.entry import GENERATED, host_nfsroot
-from kbuild.site.load import Host, Profile, Site
+from kbuild.site.model import Host, Profile, Site
 
 # sun_path is 108 bytes with its NUL. Programs put sockets under /tmp or /run
 # with names like "OSL_PIPE_1000_SingleOfficeIPC_<32 hex>" (67 bytes with

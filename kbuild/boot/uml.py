@@ -9,7 +9,7 @@ import shlex
 from collections.abc import Sequence
 
 from kbuild.boot.entry import GENERATED
-from kbuild.site.load import NfsRoot, Profile
+from kbuild.site.model import NfsRoot, Profile
 
 
 def network_args(transport: str, tap: str, mac: str) -> tuple[list[str], str]:

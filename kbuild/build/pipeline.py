@@ -17,8 +17,9 @@ from kbuild.errors import Diagnostic, RequirementError, UserError
 from kbuild.kconfig import environment as toolchain
 from kbuild.kconfig import tree as kconfig
 from kbuild.kconfig.configfile import read_config
+from kbuild.site import arches as toolchain_arches
 from kbuild.site import layout
-from kbuild.site.load import Profile, Site, Source
+from kbuild.site.model import Profile, Site, Source
 from kbuild.source import download as source
 from kbuild.util.files import atomic_write_text, sha256_file, sha256_text, write_text_if_changed
 from kbuild.util.versions import read_kernel_version
@@ -186,7 +187,7 @@ def build(site: Site, profile: Profile, progress: Progress | None = None,
                           [profile.image], jobs or make.default_jobs())
     run = make.run_make(argv, build_environment(site), layout.build_log(site, profile),
                         f"build {profile.name}", progress)
-    image = bdir / toolchain.IMAGE_PATHS[profile.arch]
+    image = bdir / toolchain_arches.IMAGE_PATHS[profile.arch]
     release = kernel_release(bdir)
     record = layout.build_record(site, profile)
     src = site.sources[profile.source]

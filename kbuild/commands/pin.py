@@ -8,7 +8,8 @@ import urllib.parse
 from pathlib import Path
 
 from kbuild.errors import UserError
-from kbuild.site.load import Site, Source, find_site_file, load_site
+from kbuild.site.load import find_site_file, load_site
+from kbuild.site.model import Site, Source
 from kbuild.util.files import atomic_write_text, sha256_file
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from kbuild.publish import apply as publish
 from kbuild.publish import stage
-from kbuild.site.load import Site, load_site
+from kbuild.site.load import load_site
+from kbuild.site.model import Site
 
 
 def _common(p: argparse.ArgumentParser) -> None:

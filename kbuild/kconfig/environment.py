@@ -15,21 +15,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from kbuild.errors import InfraError, UserError
+from kbuild.errors import InfraError
+from kbuild.site.arches import arch_variables
 from kbuild.util.versions import read_kernel_version
-
-# kbuild arch name -> (ARCH for make, SRCARCH, extra variables)
-_ARCHES: dict[str, tuple[str, str, dict[str, str]]] = {
-    "x86_64": ("x86_64", "x86", {}),
-    "um": ("um", "um", {"SUBARCH": "x86", "HEADER_ARCH": "x86"}),
-}
-
-IMAGES = {"x86_64": "bzImage", "um": "linux"}
-IMAGE_PATHS = {"x86_64": "arch/x86/boot/bzImage", "um": "linux"}
-
-
-def known_arches() -> list[str]:
-    return sorted(_ARCHES)
 
 
 @dataclass(frozen=True)
@@ -64,15 +52,6 @@ def cc_version_text(cc_command: str) -> str:
         raise InfraError(f"cannot run {argv[0]}: {e.strerror}") from None
     first = out.splitlines()[0] if out else ""
     return first.replace("#", "")
-
-
-def arch_variables(arch: str) -> dict[str, str]:
-    try:
-        make_arch, srcarch, extra = _ARCHES[arch]
-    except KeyError:
-        raise UserError(f"unknown arch {arch!r}",
-                        hint=f"use one of: {', '.join(known_arches())}") from None
-    return {"ARCH": make_arch, "SRCARCH": srcarch, **extra}
 
 
 def make_variables(arch: str, toolchain: Toolchain) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any
 from kbuild.errors import InfraError, UserError
 from kbuild.lab import rootfs
 from kbuild.site import layout
-from kbuild.site.load import NfsRoot, Profile, Site
+from kbuild.site.model import NfsRoot, Profile, Site
 from kbuild.util.files import exclusive_lock
 
 QEMU_MAC = "52:54:00:12:34:56"

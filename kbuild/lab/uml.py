@@ -17,7 +17,7 @@ from kbuild.boot import uml
 from kbuild.errors import InfraError, UserError
 from kbuild.lab import qemu as bootlab
 from kbuild.site import layout
-from kbuild.site.load import NfsRoot, Profile, Site
+from kbuild.site.model import NfsRoot, Profile, Site
 from kbuild.util.files import exclusive_lock
 
 GUEST_IP = "10.0.3.2"

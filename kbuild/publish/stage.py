@@ -13,7 +13,7 @@ from kbuild.build import pipeline
 from kbuild.errors import UserError
 from kbuild.publish.apply import PublishReport, TreeFile, publish
 from kbuild.site import layout
-from kbuild.site.load import Profile, Site
+from kbuild.site.model import Profile, Site
 from kbuild.util.files import sha256_text, write_text_if_changed
 
 

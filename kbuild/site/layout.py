@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kbuild.site.load import Profile, Site, Source
+from kbuild.site.model import Profile, Site, Source
 
 
 def cache_dir(site: Site) -> Path:

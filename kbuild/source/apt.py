@@ -36,39 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from kbuild.errors import InfraError, UserError
+from kbuild.site.model import AptConfig
 from kbuild.util import versions as debversion
-from kbuild.util.files import atomic_write_text, exclusive_lock, sha256_text
+from kbuild.util.files import atomic_write_text, exclusive_lock
 
 Progress = Callable[[str], None]
 CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Repository:
-    """One apt repository: ``deb [signed-by=KEYRING] URI SUITE... COMPONENT...``."""
-
-    uri: str
-    suites: tuple[str, ...]
-    components: tuple[str, ...] = ("main",)
-    keyring: str = "/usr/share/keyrings/debian-archive-keyring.gpg"
-
-    def lines(self, arch: str) -> list[str]:
-        return [f"deb [arch={arch} signed-by={self.keyring}] {self.uri} {suite} {' '.join(self.components)}"
-                for suite in self.suites]
-
-
-@dataclass(frozen=True)
-class AptConfig:
-    """The site's ``[apt]`` table: where deb sources are resolved."""
-
-    repositories: tuple[Repository, ...]
-    architecture: str = "amd64"
-
-    def digest(self) -> str:
-        return sha256_text("\n".join(self.sources_list()))[:12]
-
-    def sources_list(self) -> list[str]:
-        return [line for r in self.repositories for line in r.lines(self.architecture)]
 
 
 @dataclass(frozen=True)

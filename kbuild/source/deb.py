@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kbuild.errors import InfraError, UserError
-from kbuild.site.load import Site, Source
 from kbuild.site.lock import LockEntry, read_lock, write_entry
+from kbuild.site.model import Site, Source
 from kbuild.source.apt import AptState, Candidate, extract_member
 from kbuild.util import versions as debversion
 from kbuild.util.files import exclusive_lock, sha256_file

@@ -24,7 +24,7 @@ from packaging.version import Version
 
 from kbuild.errors import InfraError, UserError
 from kbuild.site import layout
-from kbuild.site.load import Site, Source
+from kbuild.site.model import Site, Source
 from kbuild.util.files import atomic_write_text, sha256_text
 from kbuild.util.versions import kernel_version, read_kernel_version
 

@@ -19,7 +19,8 @@ from doit.tools import config_changed
 
 from kbuild.errors import KbuildError, UserError, describe
 from kbuild.site import layout
-from kbuild.site.load import Site, load_site
+from kbuild.site.load import load_site
+from kbuild.site.model import Site
 from kbuild.util.files import sha256_text
 
 KBUILD_DIR = Path(__file__).resolve().parent.parent
@@ -310,7 +311,7 @@ def task_verify() -> Iterator[dict[str, Any]]:
 
 def task_build() -> Iterator[dict[str, Any]]:
     """Build the kernel image out of tree (make O=…, ccache, log in artifacts/logs)"""
-    from kbuild.kconfig import environment as toolchain
+    from kbuild.site import arches as toolchain
 
     s = site()
     sp = str(s.path)

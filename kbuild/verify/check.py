@@ -547,9 +547,10 @@ def _resolve(srctree: Path, arch: str, config: Path, workdir: str | Path | None,
              scratch: contextlib.ExitStack) -> tuple[Any, dict[str, str]]:
     from kbuild.kconfig import environment as toolchain
     from kbuild.kconfig import tree as kconfig
+    from kbuild.site import arches as toolchain_arches
 
-    if arch not in toolchain.known_arches():
-        raise UserError(f"--srctree supports the arches {', '.join(toolchain.known_arches())}, "
+    if arch not in toolchain_arches.known_arches():
+        raise UserError(f"--srctree supports the arches {', '.join(toolchain_arches.known_arches())}, "
                         f"not {arch!r}", hint="pass --arch")
     srctree = srctree.resolve()
     env = toolchain.kconfig_environment(srctree, arch, toolchain.detect_toolchain())

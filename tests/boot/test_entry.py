@@ -10,7 +10,7 @@ import pytest
 from kbuild.boot import grub, grub_legacy, ipxe, multiboot, pxelinux, uml
 from kbuild.boot.entry import BootEntry, make_entry
 from kbuild.errors import UserError
-from kbuild.site.load import NfsRoot, Profile, UmlSpec, XenSpec
+from kbuild.site.model import NfsRoot, Profile, UmlSpec, XenSpec
 
 NFS = NfsRoot("10.0.2.2", "/nfsroot", "4", ("tcp",))
 

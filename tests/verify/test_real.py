@@ -286,7 +286,7 @@ def test_xz_is_read_like_plain_text(tmp_path):
 def test_profile_hosts_are_checked_with_their_own_entries(repo_site, nfsroot_config, tmp_path):
     import dataclasses
 
-    from kbuild.site.load import Host
+    from kbuild.site.model import Host
 
     hosts = [Host(name="pc1", profile="nfsroot", mac="52:54:00:00:00:01", nic="e1000"),
              Host(name="pc2", profile="nfsroot", mac="52:54:00:00:00:02", console=("hvc0",)),
