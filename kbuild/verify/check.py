@@ -32,7 +32,8 @@ from kbuild.boot.cmdline import (
 )
 from kbuild.errors import InputErrors, UserError
 from kbuild.kconfig.configfile import ConfigValues, read_values
-from kbuild.rules.load import Nic, Rule, RuleSet, load_rules
+from kbuild.rules.load import load_rules
+from kbuild.rules.model import Nic, Rule, RuleSet
 from kbuild.util.versions import parse_kernel_version, read_kernel_version
 from kbuild.verify.render import (  # noqa: F401 - the renderers are part of this API
     assignment,
