@@ -32,6 +32,7 @@ from kbuild.kconfig import environment as toolchain  # noqa: E402
 from kbuild.site import arches as toolchain_arches  # noqa: E402
 from kbuild.site import layout  # noqa: E402
 from kbuild.site.load import load_site  # noqa: E402
+from kbuild.source import tree as pipeline_tree  # noqa: E402
 
 
 def wall(fn, repeat: int = 1) -> float:
@@ -64,7 +65,7 @@ def main() -> None:
 
     # Make sure the real pipeline is complete (this also provides the tree and .config).
     run([doit, f"kernel:{profile.name}"], cwd=REPO)
-    tree = pipeline.require_tree(site, profile)
+    tree = pipeline_tree.require_tree(site, profile)
     config = layout.config_path(site, profile)
     tc = toolchain.detect_toolchain()
     image_rel = toolchain_arches.IMAGE_PATHS[profile.arch]

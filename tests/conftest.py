@@ -25,7 +25,7 @@ def repo_site():
 @pytest.fixture(scope="session")
 def linux_src(repo_site) -> Path:
     """The real, pristine 6.1 source tree of the default site (unpacked on first use)."""
-    from kbuild.build import pipeline
+    from kbuild.source import tree as pipeline
 
     src = repo_site.sources["debian-6.1"]
     return pipeline.unpack_source(repo_site, src)

@@ -19,74 +19,12 @@ from kbuild.kconfig import tree as kconfig
 from kbuild.kconfig.configfile import read_config
 from kbuild.site import arches as toolchain_arches
 from kbuild.site import layout
-from kbuild.site.model import Profile, Site, Source
-from kbuild.source import download as source
+from kbuild.site.model import Profile, Site
+from kbuild.source.kinds import source_provenance
+from kbuild.source.tree import require_tree
 from kbuild.util.files import atomic_write_text, sha256_file, sha256_text, write_text_if_changed
-from kbuild.util.versions import read_kernel_version
 
 Progress = Callable[[str], None]
-
-
-# --- sources ---------------------------------------------------------------
-
-
-def fetch_source(site: Site, src: Source, progress: Progress | None = None,
-                 offline: bool = False, locked: bool = False) -> Path:
-    if src.is_deb:
-        from kbuild.source import deb as debsource
-
-        return debsource.fetch(site, src, progress, locked=locked)
-    policy = source.FetchPolicy(offline=offline)
-    dest = layout.cached_file(site, src)
-    check = None
-    if src.signature and src.keyring:
-        from kbuild.source import signature
-
-        def check(part: Path) -> None:
-            sig = source.fetch_small(src.signature or "", dest.parent / (dest.name + ".sig"), policy)
-            signature.check_signature(part, sig, Path(src.keyring or ""), signed=src.signed,
-                                      shown=src.filename)
-    return source.fetch(src.urls, src.sha256, dest, policy, progress, check)
-
-
-def unpack_source(site: Site, src: Source, progress: Progress | None = None) -> Path:
-    archive = fetch_source(site, src, progress)
-    tree = layout.pristine_tree(site, src)
-    stamp = layout.tree_stamp(tree)
-    if stamp.is_file():
-        return tree
-    source.unpack(archive, tree, progress)
-    source.write_tree_stamp(stamp, {"source": src.name, "sha256": src.sha256,
-                                    "kernelversion": read_kernel_version(tree),
-                                    **source_provenance(src)})
-    return tree
-
-
-def profile_tree(site: Site, profile: Profile) -> Path:
-    """The source tree a profile builds from (patched when it names a series)."""
-    src = site.sources[profile.source]
-    if profile.patches:
-        from kbuild.source import patches
-
-        return patches.patched_tree_path(site, src, profile.patches)
-    return layout.pristine_tree(site, src)
-
-
-def require_tree(site: Site, profile: Profile) -> Path:
-    tree = profile_tree(site, profile)
-    if not layout.tree_stamp(tree).is_file():
-        raise UserError(f"source tree for profile {profile.name!r} is not unpacked yet",
-                        path=tree, hint=f"run: doit kernel:{profile.name}")
-    return tree
-
-
-def source_provenance(src: Source) -> dict[str, str]:
-    """What identifies a deb source beyond its file's sha256 (build record, manifest)."""
-    if not src.locked:
-        return {}
-    e = src.locked
-    return {"source_package": e.package, "source_version": e.version, "source_upstream": e.upstream,
-            "source_deb_sha256": e.deb_sha256}
 
 
 # --- configure -------------------------------------------------------------

@@ -42,7 +42,7 @@ def add_fetch_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from kbuild.build import pipeline
+    from kbuild.source.kinds import fetch_source
 
     site = load_site(args.site)
     names = args.sources or sorted(site.sources)
@@ -52,7 +52,7 @@ def run_fetch(args: argparse.Namespace) -> int:
                             hint=f"sources: {', '.join(sorted(site.sources))}")
     for name in names:
         src = site.sources[name]
-        path = pipeline.fetch_source(site, src, locked=args.locked)
+        path = fetch_source(site, src, locked=args.locked)
         site = load_site(site.path)  # the lock may have moved
         print(f"{name}: {site.sources[name].describe()} -> {path}")
     return 0

@@ -14,6 +14,7 @@ from kbuild.errors import UserError
 from kbuild.publish.apply import PublishReport, TreeFile, publish
 from kbuild.site import layout
 from kbuild.site.model import Profile, Site
+from kbuild.source.kinds import fetch_source, source_provenance
 from kbuild.util.files import sha256_text, write_text_if_changed
 
 
@@ -106,7 +107,7 @@ def plan_tree(site: Site) -> StagePlan:
         mb2 = False
         if p.xen:
             hsrc = site.sources[p.xen.hypervisor]
-            cached = pipeline.fetch_source(site, hsrc)
+            cached = fetch_source(site, hsrc)
             info = multiboot.inspect(cached)
             if not (info.multiboot1 or info.multiboot2):
                 raise UserError(f"{hsrc.filename} has no multiboot header: not a Xen hypervisor",
@@ -114,7 +115,7 @@ def plan_tree(site: Site) -> StagePlan:
             mb2 = info.multiboot2
             hyp_name = hsrc.filename
             hmeta = {"profile": p.name, "source": hsrc.name, "source_sha256": hsrc.sha256,
-                     "role": "hypervisor", **pipeline.source_provenance(hsrc)}
+                     "role": "hypervisor", **source_provenance(hsrc)}
             files.append(TreeFile(f"images/{p.name}/{hyp_name}", source=cached, role="payload",
                                   meta=hmeta))
             if "ipxe" in p.loaders and info.compressed:

@@ -100,13 +100,14 @@ def _code_deps(*modules: str) -> list[str]:
 
 def act_source(site_path: str, name: str, step: str) -> bool | TaskFailed:
     """``step`` is "fetch" (into the cache) or "unpack" (fetch, then unpack)."""
-    from kbuild.build import pipeline
     from kbuild.build.make import ProgressLine
+    from kbuild.source import kinds as pipeline
+    from kbuild.source import tree as pipeline_tree
 
     def run() -> None:
         s = _load(site_path)
         progress = ProgressLine(interval=10 if step == "fetch" else 30)
-        do = pipeline.fetch_source if step == "fetch" else pipeline.unpack_source
+        do = pipeline.fetch_source if step == "fetch" else pipeline_tree.unpack_source
         do(s, s.sources[name], progress)
         progress.done()
 
@@ -238,7 +239,7 @@ def task_unpack() -> Iterator[dict[str, Any]]:
 
 
 def _tree_stamp(s: Site, profile_name: str) -> str:
-    from kbuild.build import pipeline
+    from kbuild.source import tree as pipeline
 
     return str(layout.tree_stamp(pipeline.profile_tree(s, s.profiles[profile_name])))
 

@@ -119,7 +119,7 @@ def test_multiboot_detection(tmp_path):
 
 def test_real_xen_has_both_headers(work_site):
     """Debian's Xen, as the site locks it (fetched from the signed index, not installed)."""
-    from kbuild.build import pipeline
+    from kbuild.source import kinds as pipeline
 
     site = work_site.site
     info = multiboot.inspect(pipeline.fetch_source(site, site.sources["xen-4.17"]))

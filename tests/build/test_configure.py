@@ -10,6 +10,7 @@ import pytest
 from kbuild.build import pipeline
 from kbuild.kconfig import environment as toolchain
 from kbuild.kconfig import tree as kconfig
+from kbuild.source import tree as pipeline_tree
 
 pytestmark = pytest.mark.realtree
 
@@ -82,7 +83,7 @@ def test_configure_refuses_and_writes_nothing(repo_site, linux_src, tmp_path):
     site = dataclasses.replace(repo_site, artifacts=tmp_path / "artifacts")
     try:
         bad = dataclasses.replace(profile, fragments=("test-drop",))
-        tree_stamp = pipeline.profile_tree(repo_site, profile)
+        tree_stamp = pipeline_tree.profile_tree(repo_site, profile)
         assert tree_stamp.is_dir()
         # point the copy of the site at the real, already unpacked tree
         (site.artifacts / "src").mkdir(parents=True)
