@@ -110,6 +110,7 @@ def main() -> int:
         srctree = Path(args.srctree)
         if (srctree / "Kconfig").is_file():
             from kbuild.kconfig import environment as toolchain
+            from kbuild.kconfig import fixsearch as kconfig_fixsearch
             from kbuild.kconfig import tree as kconfig
 
             t = time.perf_counter()
@@ -117,7 +118,7 @@ def main() -> int:
             tree = kconfig.load_tree(srctree.resolve(), "x86_64", env, Path(tmp) / "work")
             load = time.perf_counter() - t
             t = time.perf_counter()
-            kconfig.resolve_config(tree, config)
+            kconfig_fixsearch.resolve_config(tree, config)
             resolve = time.perf_counter() - t
             t = time.perf_counter()
             full = verify.verify_config(config, srctree=srctree, workdir=Path(tmp) / "work2")

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from kbuild.build import make
 from kbuild.errors import Diagnostic, RequirementError, UserError
+from kbuild.kconfig import base as kconfig_base
 from kbuild.kconfig import environment as toolchain
-from kbuild.kconfig import tree as kconfig
+from kbuild.kconfig import merge as kconfig
+from kbuild.kconfig import tree as kconfig_tree
 from kbuild.kconfig.configfile import read_config
 from kbuild.site import arches as toolchain_arches
 from kbuild.site import layout
@@ -40,18 +42,18 @@ class ConfigureResult:
     warnings: list[Diagnostic] = field(default_factory=list)
 
 
-def load_profile_tree(site: Site, profile: Profile, tree: Path) -> kconfig.KconfigTree:
+def load_profile_tree(site: Site, profile: Profile, tree: Path) -> kconfig_tree.KconfigTree:
     tc = toolchain.detect_toolchain()
     env = toolchain.kconfig_environment(tree, profile.arch, tc)
-    return kconfig.load_tree(tree, profile.arch, env, layout.kconfig_workdir(site, profile))
+    return kconfig_tree.load_tree(tree, profile.arch, env, layout.kconfig_workdir(site, profile))
 
 
 def resolve_profile_config(site: Site, profile: Profile, tree: Path,
                            fragments: tuple[str, ...] | None = None
-                           ) -> tuple[kconfig.KconfigTree, kconfig.MergeResult, list[kconfig.Drop]]:
+                           ) -> tuple[kconfig_tree.KconfigTree, kconfig.MergeResult, list[kconfig.Drop]]:
     """Base + fragments with kconfiglib; returns the resolved tree, the merge and any drops."""
     kt = load_profile_tree(site, profile, tree)
-    kconfig.apply_base(kt, profile.base, site.root)
+    kconfig_base.apply_base(kt, profile.base, site.root)
     frags = [read_config(site.fragment_path(f), display=str(site.fragment_path(f).relative_to(site.root)))
              for f in (profile.fragments if fragments is None else fragments)]
     merged = kconfig.merge_fragments(kt, frags)
@@ -73,7 +75,7 @@ def configure(site: Site, profile: Profile) -> ConfigureResult:
             f"profile {profile.name!r}: {len(drops)} requested value(s) did not stick; "
             "no build was started:\n" + "\n".join(str(d) for d in drops),
             hint=_fix_hint(drops))
-    text = kconfig.config_text(kt)
+    text = kconfig_tree.config_text(kt)
     out = layout.config_path(site, profile)
     changed = write_text_if_changed(out, text)  # make stays incremental
     return ConfigureResult(config=out, changed=changed, seconds=time.monotonic() - started,

@@ -547,6 +547,7 @@ def verify_config(config: str | Path, *, display: str | None = None,
 def _resolve(srctree: Path, arch: str, config: Path, workdir: str | Path | None,
              scratch: contextlib.ExitStack) -> tuple[Any, dict[str, str]]:
     from kbuild.kconfig import environment as toolchain
+    from kbuild.kconfig import fixsearch as kconfig_fixsearch
     from kbuild.kconfig import tree as kconfig
     from kbuild.site import arches as toolchain_arches
 
@@ -560,11 +561,11 @@ def _resolve(srctree: Path, arch: str, config: Path, workdir: str | Path | None,
     work = Path(workdir) if workdir is not None else Path(
         scratch.enter_context(tempfile.TemporaryDirectory(prefix="kbuild-verify-")))
     tree = kconfig.load_tree(srctree, arch, env, work)
-    return tree, kconfig.resolve_config(tree, config)
+    return tree, kconfig_fixsearch.resolve_config(tree, config)
 
 
 def _explain(tree: Any, report: VerifyReport) -> None:
-    from kbuild.kconfig import tree as kconfig
+    from kbuild.kconfig import whynot as kconfig
 
     for check in report.checks:
         if check.verdict == "pass" or check.kind not in ("symbol", "any_of"):
@@ -581,7 +582,7 @@ def _explain(tree: Any, report: VerifyReport) -> None:
 
 def _search_fix(tree: Any, config: Path, out: Path, report: VerifyReport, ruleset: RuleSet,
                 version: Any, facts: EntryFacts, base: _Values) -> FixInfo:
-    from kbuild.kconfig import tree as kconfig
+    from kbuild.kconfig import fixsearch as kconfig
     from kbuild.util.files import atomic_write_text
 
     required: dict[str, tuple[str, str]] = {}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kbuild.build import pipeline
+from kbuild.kconfig import base as kconfig_base
 from kbuild.kconfig import environment as toolchain
 from kbuild.kconfig import tree as kconfig
 from kbuild.source import tree as pipeline_tree
@@ -45,7 +46,7 @@ def test_um_tinyconfig_equals_make(repo_site, linux_src, tmp_path):
     tc = toolchain.detect_toolchain()
     kt = kconfig.load_tree(linux_src, "um", toolchain.kconfig_environment(linux_src, "um", tc),
                            tmp_path / "kc")
-    kconfig.apply_base(kt, "tinyconfig")
+    kconfig_base.apply_base(kt, "tinyconfig")
     _make(linux_src, tmp_path / "make", "um", "tinyconfig")
     assert kconfig.config_text(kt) == (tmp_path / "make" / ".config").read_text()
     # UML tinyconfig on x86 is 32-bit unless told otherwise: the trap the uml profile avoids.

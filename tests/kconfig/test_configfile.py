@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kbuild.errors import UserError
-from kbuild.kconfig.configfile import parse_text, quote, read_config, render_assignment, unquote
+from kbuild.kconfig.configfile import parse_text, quote, read_config, render_assignment
+from kbuild.kconfig.scan import unquote
 
 
 def test_parses_all_kinds_with_lines():

@@ -1,14 +1,12 @@
-"""The kconfiglib adapter on tiny synthetic Kconfig trees."""
+"""Fragments merged with kconfiglib, and why a value did not stick, on tiny synthetic trees."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
+from kbuild.kconfig import base as kconfig_base
+from kbuild.kconfig import merge as kconfig_merge
 from kbuild.kconfig import tree as kconfig
 from kbuild.kconfig.configfile import parse_text
-from kbuild.util.files import write_text_if_changed
-from tests.conftest import write_tree
 
 
 def _tree(tiny_kconfig: Path, tiny_env) -> kconfig.KconfigTree:
@@ -19,60 +17,25 @@ def _frag(text: str, name: str = "frag.config"):
     return parse_text(text, name)
 
 
-def test_compat_rewrites_bare_modules_but_not_help_text():
-    src = ("config MODULES\n\tbool \"m\"\n\tmodules\n\thelp\n\t  text\n\t  modules\n\n"
-           "config X\n\tbool\n")
-    out, transitional = kconfig.rewrite_kconfig_source(src)
-    lines = out.splitlines()
-    assert len(lines) == len(src.splitlines())
-    assert lines[2] == "\toption modules"
-    assert lines[5] == "\t  modules"  # help text untouched
-    assert transitional == set()
-
-
-def test_compat_transitional_symbols_are_recorded_and_not_written(tmp_path, tiny_env):
-    tree = write_tree(tmp_path / "t", {
-        "Kconfig": "config OLD_NAME\n\tbool\n\ttransitional\n\n"
-                   "config NEW_NAME\n\tbool \"new\"\n\tdefault OLD_NAME\n",
-    })
-    kt = kconfig.load_tree(tree, "x86_64", tiny_env(tree), tree / "out")
-    assert kt.kconf.kbuild_transitional == {"OLD_NAME"}
-    old = tmp_path / "old.config"
-    old.write_text("CONFIG_OLD_NAME=y\n")
-    with kt.active():
-        kt.kconf.load_config(str(old))
-    text = kconfig.config_text(kt)
-    assert "CONFIG_NEW_NAME=y" in text  # the old value carried over
-    assert "OLD_NAME" not in text       # and the transitional symbol is never written
-
-
-def test_plain_kconfiglib_fails_on_bare_modules(tiny_kconfig, tiny_env):
-    import kconfiglib
-
-    with kconfig._environment(tiny_env(tiny_kconfig), tiny_kconfig):
-        with pytest.raises(kconfiglib.KconfigError):
-            kconfiglib.Kconfig("Kconfig", warn=False)
-
-
 def test_fragment_values_stick(tiny_kconfig, tiny_env):
     kt = _tree(tiny_kconfig, tiny_env)
-    kconfig.apply_base(kt, "allnoconfig")
+    kconfig_base.apply_base(kt, "allnoconfig")
     frag = _frag("CONFIG_NET=y\nCONFIG_INET=y\nCONFIG_FILE_LOCKING=y\nCONFIG_MULTIUSER=y\n"
                  "CONFIG_NFS_FS=y\nCONFIG_IP_PNP=y\nCONFIG_ROOT_NFS=y\n")
-    res = kconfig.merge_fragments(kt, [frag])
+    res = kconfig_merge.merge_fragments(kt, [frag])
     assert res.errors == []
-    assert kconfig.check_requested(kt, res.requested) == []
+    assert kconfig_merge.check_requested(kt, res.requested) == []
     values = kconfig.values_of(kconfig.config_text(kt))
     assert values["ROOT_NFS"] == "y" and values["SUNRPC"] == "y"  # selected
 
 
 def test_missing_dependency_is_explained_with_file_and_line(tiny_kconfig, tiny_env):
     kt = _tree(tiny_kconfig, tiny_env)
-    kconfig.apply_base(kt, "allnoconfig")
+    kconfig_base.apply_base(kt, "allnoconfig")
     frag = _frag("CONFIG_NET=y\nCONFIG_INET=y\nCONFIG_MULTIUSER=y\n"
                  "CONFIG_NFS_FS=y\nCONFIG_IP_PNP=y\nCONFIG_ROOT_NFS=y\n")
-    res = kconfig.merge_fragments(kt, [frag])
-    drops = {d.name: d for d in kconfig.check_requested(kt, res.requested)}
+    res = kconfig_merge.merge_fragments(kt, [frag])
+    drops = {d.name: d for d in kconfig_merge.check_requested(kt, res.requested)}
     assert set(drops) == {"NFS_FS", "ROOT_NFS"}
     nfs = drops["NFS_FS"]
     assert nfs.wanted == "y" and nfs.got == "n" and nfs.where == "frag.config:4"
@@ -84,22 +47,22 @@ def test_missing_dependency_is_explained_with_file_and_line(tiny_kconfig, tiny_e
 
 def test_module_limits_root_nfs(tiny_kconfig, tiny_env):
     kt = _tree(tiny_kconfig, tiny_env)
-    kconfig.apply_base(kt, "allnoconfig")
+    kconfig_base.apply_base(kt, "allnoconfig")
     frag = _frag("CONFIG_MODULES=y\nCONFIG_NET=y\nCONFIG_INET=y\nCONFIG_MULTIUSER=y\n"
                  "CONFIG_FILE_LOCKING=y\nCONFIG_NFS_FS=m\nCONFIG_IP_PNP=y\nCONFIG_ROOT_NFS=y\n")
-    res = kconfig.merge_fragments(kt, [frag])
-    drops = kconfig.check_requested(kt, res.requested)
+    res = kconfig_merge.merge_fragments(kt, [frag])
+    drops = kconfig_merge.check_requested(kt, res.requested)
     assert [d.name for d in drops] == ["ROOT_NFS"]
     assert "NFS_FS=m" in drops[0].reasons[0] and "NFS_FS = y" in drops[0].reasons[0]
 
 
 def test_conflicts_unknown_symbols_and_bad_types_are_reported_with_places(tiny_kconfig, tiny_env):
     kt = _tree(tiny_kconfig, tiny_env)
-    kconfig.apply_base(kt, "allnoconfig")
+    kconfig_base.apply_base(kt, "allnoconfig")
     a = _frag("CONFIG_NET=y\nCONFIG_COUNT=5\n", "a.config")
     b = _frag("CONFIG_NET=n\nCONFIG_NO_SUCH=y\nCONFIG_COUNT=abc\nCONFIG_COUNT=99\n"
               "CONFIG_NAME=unquoted\nCONFIG_ADDR=0x2\n", "b.config")
-    res = kconfig.merge_fragments(kt, [a, b])
+    res = kconfig_merge.merge_fragments(kt, [a, b])
     text = "\n".join(str(d) for d in res.errors)
     assert "b.config:1: error: CONFIG_NET=n conflicts with CONFIG_NET=y at a.config:1" in text
     assert "b.config:2: error: unknown symbol CONFIG_NO_SUCH" in text
@@ -111,18 +74,8 @@ def test_conflicts_unknown_symbols_and_bad_types_are_reported_with_places(tiny_k
     assert kconfig.values_of(kconfig.config_text(kt)).get("NET") in (None, "n")
 
 
-def test_write_if_changed_keeps_mtime(tmp_path):
-    p = tmp_path / ".config"
-    assert write_text_if_changed(p, "A\n") is True
-    before = p.stat().st_mtime_ns
-    assert write_text_if_changed(p, "A\n") is False
-    assert p.stat().st_mtime_ns == before
-    assert write_text_if_changed(p, "B\n") is True
-    assert p.read_text() == "B\n"
-
-
 def test_unknown_renamed_symbol_gets_hint(tiny_kconfig, tiny_env):
     kt = _tree(tiny_kconfig, tiny_env)
-    kconfig.apply_base(kt, "allnoconfig")
-    res = kconfig.merge_fragments(kt, [_frag("CONFIG_NET_ETHERNET=y\n")])
+    kconfig_base.apply_base(kt, "allnoconfig")
+    res = kconfig_merge.merge_fragments(kt, [_frag("CONFIG_NET_ETHERNET=y\n")])
     assert "in Linux 3.2; use CONFIG_ETHERNET" in str(res.errors[0])

@@ -11,15 +11,8 @@ from hypothesis import strategies as st
 
 from kbuild.boot.cmdline import entry_from_cmdline
 from kbuild.errors import UserError
-from kbuild.kconfig.configfile import (
-    _HEADER,
-    _SET,
-    _UNSET,
-    _classify,
-    parse_text,
-    parse_values,
-    render_assignment,
-)
+from kbuild.kconfig.configfile import parse_text, parse_values, render_assignment
+from kbuild.kconfig.scan import _HEADER, _SET, _UNSET, _classify
 from kbuild.verify import check as verify
 from kbuild.verify import render as verify_render
 

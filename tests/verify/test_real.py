@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from kbuild.kconfig import base as kconfig_base
 from kbuild.kconfig import environment as toolchain
+from kbuild.kconfig import merge as kconfig_merge
 from kbuild.kconfig import tree as kconfig
 from kbuild.kconfig.configfile import parse_text, read_config
 from kbuild.site import layout
@@ -206,9 +208,9 @@ def test_srctree_explains_the_file_locking_chain_and_the_fix_passes(linux_src, n
     # merged with kbuild's kconfig adapter, the fragment makes the config pass
     env = toolchain.kconfig_environment(linux_src, "x86_64", toolchain.detect_toolchain())
     tree = kconfig.load_tree(linux_src, "x86_64", env, tmp_path / "work")
-    kconfig.apply_base(tree, str(broken))
-    merged = kconfig.merge_fragments(tree, [read_config(fix)])
-    assert merged.errors == [] and kconfig.check_requested(tree, merged.requested) == []
+    kconfig_base.apply_base(tree, str(broken))
+    merged = kconfig_merge.merge_fragments(tree, [read_config(fix)])
+    assert merged.errors == [] and kconfig_merge.check_requested(tree, merged.requested) == []
     fixed = tmp_path / "fixed.config"
     fixed.write_text(kconfig.config_text(tree))
     r = run(str(fixed), "--cmdline", NFSROOT_ENTRY, "--nic", "e1000")
@@ -220,7 +222,7 @@ def test_savedefconfig_is_uncertain_alone_and_resolved_with_the_tree(linux_src, 
                                                                      tmp_path):
     env = toolchain.kconfig_environment(linux_src, "x86_64", toolchain.detect_toolchain())
     tree = kconfig.load_tree(linux_src, "x86_64", env, tmp_path / "work")
-    kconfig.apply_base(tree, str(nfsroot_config))
+    kconfig_base.apply_base(tree, str(nfsroot_config))
     minimal = tmp_path / "defconfig"
     minimal.write_text(kconfig.min_config_text(tree))
     assert parse_text(minimal.read_text(), "m").header_version is None
@@ -239,11 +241,11 @@ def test_savedefconfig_is_uncertain_alone_and_resolved_with_the_tree(linux_src, 
 def test_uml_config_on_the_real_um_tree(linux_src, tmp_path):
     env = toolchain.kconfig_environment(linux_src, "um", toolchain.detect_toolchain())
     tree = kconfig.load_tree(linux_src, "um", env, tmp_path / "work")
-    kconfig.apply_base(tree, "tinyconfig")
+    kconfig_base.apply_base(tree, "tinyconfig")
     frags = [read_config(REPO / "fragments" / f"{n}.config") for n in ("core", "net", "ip-pnp", "nfsroot")]
     frags.append(parse_text("CONFIG_64BIT=y\nCONFIG_UML_NET=y\nCONFIG_UML_NET_VECTOR=y\n", "uml"))
-    merged = kconfig.merge_fragments(tree, frags)
-    assert merged.errors == [] and kconfig.check_requested(tree, merged.requested) == []
+    merged = kconfig_merge.merge_fragments(tree, frags)
+    assert merged.errors == [] and kconfig_merge.check_requested(tree, merged.requested) == []
     config = tmp_path / "uml.config"
     config.write_text(kconfig.config_text(tree))
     launch = ("mem=256M vec0:transport=tap,ifname=kbtap0 con0=fd:0,fd:1 ip=dhcp root=/dev/nfs "

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from kbuild.boot.cmdline import entry_from_cmdline
+from kbuild.kconfig import base as kconfig_base
+from kbuild.kconfig import merge as kconfig_merge
 from kbuild.kconfig import tree as kconfig
 from kbuild.kconfig.configfile import read_config
 from kbuild.rules.load import load_rules
@@ -100,10 +102,10 @@ def test_fix_fragment_is_minimal_verified_and_passes_when_merged(tmp_path, tiny_
 
     # Merged the way kbuild's configure step merges fragments, the result passes.
     tree = kconfig.load_tree(tiny_kconfig, "x86_64", tiny_env(tiny_kconfig), tmp_path / "w")
-    kconfig.apply_base(tree, str(config))
-    merged = kconfig.merge_fragments(tree, [frag])
+    kconfig_base.apply_base(tree, str(config))
+    merged = kconfig_merge.merge_fragments(tree, [frag])
     assert merged.errors == []
-    assert kconfig.check_requested(tree, merged.requested) == []
+    assert kconfig_merge.check_requested(tree, merged.requested) == []
     fixed = tmp_path / "fixed.config"
     fixed.write_text(kconfig.config_text(tree))
     again = _verify(fixed, tiny_kconfig, tiny_rules)
