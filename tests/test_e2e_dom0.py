@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from kbuild.boot.cmdline import read_entry
+from kbuild.boot.read import read_entry
 from tests.e2e import REPO, doit
 
 pytestmark = [pytest.mark.build, pytest.mark.boot]

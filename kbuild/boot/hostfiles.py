@@ -12,52 +12,13 @@ from the menu script. UML hosts get a launch script.
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from kbuild.boot import grub, grub_legacy, ipxe, pxelinux
 from kbuild.boot import uml as umlcfg
 from kbuild.boot.entry import BootEntry, host_nfsroot
+from kbuild.boot.lookup import hex_ip, mac_dashed, pxelinux_mac_name
 from kbuild.site.model import Host, Profile
-
-
-def mac_dashed(mac: str) -> str:
-    return mac.lower().replace(":", "-")
-
-
-def pxelinux_mac_name(mac: str) -> str:
-    """ARP hardware type 1 (Ethernet) + the MAC, lower case, dashes."""
-    return "01-" + mac_dashed(mac)
-
-
-def hex_ip(ip: str) -> str:
-    return f"{int(ipaddress.IPv4Address(ip)):08X}"
-
-
-def pxelinux_lookup_order(mac: str | None, ip: str | None, uuid: str | None = None) -> list[str]:
-    """The file names PXELINUX tries, in its order: UUID, 01-MAC, hex IP shortened
-    one digit at a time, then default."""
-    names = []
-    if uuid:
-        names.append(uuid.lower())
-    if mac:
-        names.append(pxelinux_mac_name(mac))
-    if ip:
-        h = hex_ip(ip)
-        names += [h[:n] for n in range(8, 0, -1)]
-    names.append("default")
-    return names
-
-
-def grub_lookup_order(mac: str | None, ip: str | None) -> list[str]:
-    names = []
-    if mac:
-        names.append("grub.cfg-01-" + mac_dashed(mac))
-    if ip:
-        h = hex_ip(ip)
-        names += ["grub.cfg-" + h[:n] for n in range(8, 0, -1)]
-    names.append("grub.cfg")
-    return names
 
 
 @dataclass(frozen=True)

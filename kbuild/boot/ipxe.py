@@ -4,7 +4,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from kbuild.boot.entry import GENERATED, BootEntry
+from kbuild.boot.cmdline import split_args
+from kbuild.boot.draft import Draft, pick, statements
+from kbuild.boot.entry import GENERATED, BootEntry, BootSpec
 from kbuild.errors import UserError
 
 # iPXE's multiboot loader keeps all command lines (each prefixed with the
@@ -61,3 +63,42 @@ def menu_script(entries: Sequence[BootEntry], default: str | None, timeout_s: in
     lines += [f"choose --default {default} --timeout {timeout_s * 1000} target && "
               "chain ${target}.ipxe || shell", ""]
     return "\n".join(lines)
+
+
+def read_ipxe(text: str, shown: str, label: str | None) -> BootSpec:
+    entries: list[Draft] = []
+    section = None
+    current: Draft | None = None
+    for lineno, line in statements(text):
+        if line.startswith(":"):
+            section = line[1:].split()[0] if len(line) > 1 else None
+            current = None
+            continue
+        words = split_args(line)
+        word = words[0]
+        rest = [w for w in words[1:] if not w.startswith("--")]
+        if word in ("kernel", "imgselect", "imgload", "chain") and rest:
+            uri = rest[0]
+            if word == "chain" and (len(rest) == 1 or uri.endswith((".ipxe", ".cfg", ".php"))):
+                continue      # chaining to another script, not to a kernel
+            current = Draft(label=section or f"entry{len(entries) + 1}", line=lineno,
+                             kernel=uri, args=rest[1:])
+            entries.append(current)
+        elif word in ("initrd", "imgfetch", "module") and rest and current is not None:
+            current.modules.append(rest)
+        elif word == "imgargs" and rest and current is not None:
+            current.args = rest[1:]
+        elif word == "boot":
+            current = None
+    for e in entries:
+        kernel = e.kernel or ""
+        if "xen" in kernel.rsplit("/", 1)[-1].lower() and e.modules:
+            # multiboot: the image is Xen, the first module the dom0 kernel; iPXE
+            # prefixes every command line with its image URI in one buffer
+            e.multiboot = sum(len(" ".join(m)) + 1 for m in [[kernel, *e.args], *e.modules])
+            e.hypervisor, e.hypervisor_args = kernel, e.args
+            e.kernel, e.args = e.modules[0][0], e.modules[0][1:]
+            e.initrd = len(e.modules) > 1
+        else:
+            e.initrd = bool(e.modules)
+    return pick(entries, label, [], shown, "iPXE entry", "ipxe")

@@ -8,7 +8,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from kbuild.boot.entry import GENERATED
+from kbuild.boot.cmdline import KernelCmdline
+from kbuild.boot.draft import shell_words
+from kbuild.boot.entry import GENERATED, BootSpec
 from kbuild.site.model import NfsRoot, Profile
 
 
@@ -48,3 +50,33 @@ exec "$here/{binary_rel}" \\
     {args} \\
     uml_dir="$UML_DIR" umid={profile.name} "$@"
 """
+
+
+def uml_exec(text: str) -> tuple[int, list[str]] | None:
+    """The ``exec BINARY ARGS`` line of a launch script (continuations joined), shell-split."""
+    joined: list[tuple[int, str]] = []
+    start = None
+    buf = ""
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        if start is None:
+            start = lineno
+        if raw.rstrip().endswith("\\"):
+            buf += raw.rstrip()[:-1] + " "
+            continue
+        joined.append((start, buf + raw))
+        buf, start = "", None
+    for lineno, line in joined:
+        words = shell_words(line.strip())
+        if len(words) >= 2 and words[0] == "exec":
+            return lineno, words[1:]
+    return None
+
+
+def read_uml(text: str, shown: str) -> BootSpec:
+    found = uml_exec(text)
+    assert found is not None
+    lineno, words = found
+    binary, args = words[0], [a for a in words[1:] if a not in ("$@", "$*")]
+    cmd = KernelCmdline.from_args(args)
+    return BootSpec(cmdline=cmd, source=f"{shown}:{lineno}", format="uml", kernel=binary,
+                    initrd=cmd.has("initrd"))

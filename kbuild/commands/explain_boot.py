@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verdict(tree: Path, exp: explain.Explanation, site, mac: str | None, ip: str | None):  # type: ignore[no-untyped-def]
-    from kbuild.boot.cmdline import entry_from_cmdline
+    from kbuild.boot.entry import entry_from_cmdline
     from kbuild.verify import check as verify
 
     k = exp.provenance.get("kernel")

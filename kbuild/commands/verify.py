@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> VerifyReport:
-    from kbuild.boot import cmdline
+    from kbuild.boot.entry import entry_from_cmdline
+    from kbuild.boot.read import read_entry
     from kbuild.rules.load import load_rules
     from kbuild.verify import check as verify
 
@@ -92,9 +93,9 @@ def _verify(args: argparse.Namespace) -> VerifyReport:
         raise UserError("--label needs --entry FILE")
     entry = None
     if args.cmdline is not None:
-        entry = cmdline.entry_from_cmdline(args.cmdline, "--cmdline", dom0=args.dom0)
+        entry = entry_from_cmdline(args.cmdline, "--cmdline", dom0=args.dom0)
     elif args.entry is not None:
-        entry = cmdline.read_entry(args.entry, args.label)
+        entry = read_entry(args.entry, args.label)
     rules = load_rules(args.rules, builtin=not args.no_builtin_rules)
     config = args.config
     arch, arch_source = args.arch, "option"

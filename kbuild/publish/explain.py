@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbuild.boot import cmdline, hostfiles
+from kbuild.boot.lookup import pxelinux_lookup_order, pxelinux_mac_name
+from kbuild.boot.pxelinux import IPAPPEND_BOOTIF
+from kbuild.boot.read import parse_entry
 from kbuild.errors import UserError
 from kbuild.publish.apply import read_manifest
 
@@ -50,7 +52,7 @@ def explain(tree: Path, mac: str | None, ip: str | None, uuid: str | None = None
         raise UserError("no pxelinux.cfg directory: nothing published here", path=tree,
                         hint="run: kbuild publish (or doit kernel:<profile>)")
     try:
-        order = hostfiles.pxelinux_lookup_order(mac.lower().replace("-", ":") if mac else None, ip, uuid)
+        order = pxelinux_lookup_order(mac.lower().replace("-", ":") if mac else None, ip, uuid)
     except ValueError as e:
         raise UserError(f"bad address: {e}") from None
     tried: list[tuple[str, bool]] = []
@@ -66,15 +68,15 @@ def explain(tree: Path, mac: str | None, ip: str | None, uuid: str | None = None
                         hint="publish a default menu or a per-host entry")
     rel = f"pxelinux.cfg/{chosen}"
     try:
-        spec = cmdline.parse_entry((cfgdir / chosen).read_text(errors="replace"), rel)
+        spec = parse_entry((cfgdir / chosen).read_text(errors="replace"), rel)
     except UserError as e:
         exp = Explanation(tree=tree, tried=tried, config_file=rel, label=None, kernel=None,
                           kernel_args=[])
         exp.problems.append(f"{rel}: {e.message}")
         return exp
     # IPAPPEND 2: PXELINUX appends the booting NIC's address as BOOTIF=01-<mac>
-    bootif = "BOOTIF=" + hostfiles.pxelinux_mac_name(mac) if mac else None
-    args = [bootif if a == cmdline.IPAPPEND_BOOTIF and bootif else a for a in spec.cmdline.args]
+    bootif = "BOOTIF=" + pxelinux_mac_name(mac) if mac else None
+    args = [bootif if a == IPAPPEND_BOOTIF and bootif else a for a in spec.cmdline.args]
     exp = Explanation(tree=tree, tried=tried, config_file=rel, label=spec.label,
                       kernel=spec.kernel, kernel_args=args, hypervisor=spec.hypervisor,
                       hypervisor_args=list(spec.hypervisor_args))

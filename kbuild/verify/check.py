@@ -22,14 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbuild.boot.cmdline import (
-    BootSpec,
-    entry_from_cmdline,
-    nfsroot_device_bytes,
-    nfsroot_option_bytes,
-    parse_ip,
-    parse_nfsroot,
-)
+from kbuild.boot.cmdline import nfsroot_device_bytes, nfsroot_option_bytes, parse_ip, parse_nfsroot
+from kbuild.boot.entry import BootSpec, entry_from_cmdline
 from kbuild.errors import InputErrors, UserError
 from kbuild.kconfig.configfile import ConfigValues, read_values
 from kbuild.rules.load import load_rules

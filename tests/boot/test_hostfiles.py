@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kbuild.boot import hostfiles, server
+from kbuild.boot import lookup as hostfiles
+from kbuild.boot import server
 from kbuild.publish import apply as publish
 from kbuild.publish import explain, stage
 from kbuild.site import layout

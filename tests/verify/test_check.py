@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kbuild.boot.cmdline import entry_from_cmdline, parse_entry
+from kbuild.boot.entry import entry_from_cmdline
+from kbuild.boot.read import parse_entry
 from kbuild.errors import RequirementError, UserError
 from kbuild.verify import check as verify
 from kbuild.verify import render as verify_render

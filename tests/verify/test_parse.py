@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kbuild.boot.cmdline import entry_from_cmdline
+from kbuild.boot.entry import entry_from_cmdline
 from kbuild.errors import UserError
 from kbuild.kconfig.configfile import parse_text, parse_values, render_assignment
 from kbuild.kconfig.scan import _HEADER, _SET, _UNSET, _classify

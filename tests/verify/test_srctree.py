@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kbuild.boot.cmdline import entry_from_cmdline
+from kbuild.boot.entry import entry_from_cmdline
 from kbuild.kconfig import base as kconfig_base
 from kbuild.kconfig import merge as kconfig_merge
 from kbuild.kconfig import tree as kconfig
