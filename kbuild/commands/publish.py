@@ -32,16 +32,16 @@ def _target(site: Site, to: Path | None) -> Path:
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    from kbuild.verify import check as verify
-    from kbuild.verify import render as verify_render
+    from kbuild.verify.profile import verify_profile
+    from kbuild.verify.render import failed_error
 
     site = load_site(args.site)
     target = _target(site, args.to)
     # Never publish an entry whose kernel cannot boot it (profile or host entries).
     for built in stage.built_profiles(site):
-        checked = verify.verify_profile(site, built.profile)
+        checked = verify_profile(site, built.profile)
         if not checked.passed:
-            raise verify_render.failed_error(checked)
+            raise failed_error(checked)
     report, plan = stage.stage_with_plan(site, target, dry_run=args.dry_run)
     for w in plan.warnings:
         print(f"warning: {w}", file=sys.stderr)

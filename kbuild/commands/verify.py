@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from kbuild.errors import KbuildError, UserError, describe
 
 if TYPE_CHECKING:
-    from kbuild.verify.check import VerifyReport
+    from kbuild.verify.report import VerifyReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +86,8 @@ def _verify(args: argparse.Namespace) -> VerifyReport:
     from kbuild.boot.entry import entry_from_cmdline
     from kbuild.boot.read import read_entry
     from kbuild.rules.load import load_rules
-    from kbuild.verify import check as verify
+    from kbuild.verify import check as verify_check
+    from kbuild.verify import profile as verify
 
     nics = [n for item in args.nic for n in item.split(",") if n.strip()]
     if args.label is not None and args.entry is None:
@@ -128,7 +129,7 @@ def _verify(args: argparse.Namespace) -> VerifyReport:
                         "(or --profile NAME for a profile's built config)")
     if arch is not None and not arch.replace("_", "").isalnum():
         raise UserError(f"--arch {arch!r} is not an architecture name")
-    return verify.verify_config(
+    return verify_check.verify_config(
         config, kernel_version=args.kernel_version, arch=arch, arch_source=arch_source,
         entry=entry, nics=nics, dom0=dom0, rules=rules, srctree=args.srctree, fix=args.fix,
         profile=profile_name)

@@ -68,6 +68,12 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def assignment(name: str, value: str) -> str:
+    """A fragment line: ``CONFIG_X=v``, or ``# CONFIG_X is not set`` for n (verify's
+    table, its --fix fragments and configure's hints)."""
+    return f"# CONFIG_{name} is not set" if value == "n" else f"CONFIG_{name}={value}"
+
+
 def render_assignment(name: str, value: str, kind: str) -> str:
     if kind == "tristate" and value == "n":
         return f"# CONFIG_{name} is not set"

@@ -148,15 +148,15 @@ def act_config(site_path: str, profile: str) -> bool | TaskFailed:
 
 
 def act_verify(site_path: str, profile: str) -> bool | TaskFailed:
-    from kbuild.verify import check as verify_check
-    from kbuild.verify import render as verify
+    from kbuild.verify.profile import verify_profile
+    from kbuild.verify.render import failed_error, render_summary
 
     def run() -> None:
         s = _load(site_path)
-        report = verify_check.verify_profile(s, s.profile(profile))
-        print(verify.render_summary(report), file=sys.stderr)
+        report = verify_profile(s, s.profile(profile))
+        print(render_summary(report), file=sys.stderr)
         if not report.passed:
-            raise verify.failed_error(report)
+            raise failed_error(report)
 
     return _guard(run)
 

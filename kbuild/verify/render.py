@@ -1,23 +1,17 @@
-"""How a :class:`~kbuild.verify.check.VerifyReport` is shown: the table, the short
+"""How a :class:`~kbuild.verify.report.VerifyReport` is shown: the table, the short
 summary of the doit task, the RequirementError, and the JSON document
 (docs/verify-schema.json). Rendering only; :mod:`kbuild.verify` decides.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kbuild.errors import Diagnostic, KbuildError, RequirementError
-
-if TYPE_CHECKING:
-    from kbuild.verify.check import Check, FixInfo, VerifyReport
+from kbuild.kconfig.configfile import assignment
+from kbuild.verify.report import Check, FixInfo, VerifyReport
 
 JSON_SCHEMA_ID = "https://kbuild.invalid/schemas/verify-1.json"
 REPORT_VERSION = 1
-
-
-def assignment(name: str, value: str) -> str:
-    """A fragment line: ``CONFIG_X=v``, or ``# CONFIG_X is not set`` for n."""
-    return f"# CONFIG_{name} is not set" if value == "n" else f"CONFIG_{name}={value}"
 
 
 def _short(check: Check) -> str:
@@ -124,10 +118,10 @@ def _details(report: VerifyReport, c: Check) -> list[str]:
         line = c.lines.get(name)
         value = c.values.get(name)
         if name in c.file_values:
-            out.append(f"  {report.config}:{line}: {_config_line(name, c.file_values[name])} in the "
+            out.append(f"  {report.config}:{line}: {assignment(name, c.file_values[name])} in the "
                        f"file, but the kernel's Kconfig makes it {value}")
         elif line is not None:
-            out.append(f"  {report.config}:{line}: {_config_line(name, value or '?')}")
+            out.append(f"  {report.config}:{line}: {assignment(name, value or '?')}")
         elif value == "absent":
             out.append(f"  CONFIG_{name} is not in the config: its dependencies are not met, or this "
                        "kernel has no such symbol")
@@ -144,10 +138,6 @@ def _details(report: VerifyReport, c: Check) -> list[str]:
     if c.fix:
         out.append(f"  fix: {c.fix}")
     return out
-
-
-def _config_line(name: str, value: str) -> str:
-    return f"# CONFIG_{name} is not set" if value == "n" else f"CONFIG_{name}={value}"
 
 
 def _render_fix(fix: FixInfo) -> list[str]:

@@ -12,6 +12,7 @@ from kbuild.boot.read import parse_entry
 from kbuild.errors import RequirementError, UserError
 from kbuild.verify import check as verify
 from kbuild.verify import render as verify_render
+from kbuild.verify import report as verify_report
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "docs/verify-schema.json").read_text())
@@ -51,17 +52,17 @@ def write_config(tmp_path: Path, changes: dict[str, str | None] | None = None,
 
 
 def check(tmp_path: Path, changes: dict[str, str | None] | None = None, cmdline: str | None = ENTRY,
-          **kw: object) -> verify.VerifyReport:
+          **kw: object) -> verify_report.VerifyReport:
     entry = entry_from_cmdline(cmdline, "--cmdline") if cmdline is not None else None
     kw.setdefault("nics", ["e1000"])
     return verify.verify_config(write_config(tmp_path, changes), entry=entry, **kw)  # type: ignore[arg-type]
 
 
-def failed(report: verify.VerifyReport) -> list[str]:
+def failed(report: verify_report.VerifyReport) -> list[str]:
     return [c.rule for c in report.failures]
 
 
-def by_rule(report: verify.VerifyReport, rule: str) -> verify.Check:
+def by_rule(report: verify_report.VerifyReport, rule: str) -> verify_report.Check:
     return next(c for c in report.checks if c.rule == rule)
 
 
@@ -251,7 +252,7 @@ def test_compressed_configs_are_read(tmp_path):
 def test_malformed_lines_are_bad_input_with_every_line_named(tmp_path):
     path = write_config(tmp_path)
     path.write_text(path.read_text() + "CONFIG_A = y\nCONFIG_B=\"open\nrandom words\n")
-    with pytest.raises(verify.BadConfigError) as e:
+    with pytest.raises(verify_report.BadConfigError) as e:
         verify.verify_config(path)
     assert e.value.exit_code == 2
     assert [d.line for d in e.value.diagnostics] == [len(GOOD) + 5, len(GOOD) + 6, len(GOOD) + 7]

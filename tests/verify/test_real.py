@@ -16,7 +16,7 @@ from kbuild.kconfig import merge as kconfig_merge
 from kbuild.kconfig import tree as kconfig
 from kbuild.kconfig.configfile import parse_text, read_config
 from kbuild.site import layout
-from kbuild.verify import check as verify
+from kbuild.verify import profile as verify
 from kbuild.verify import render as verify_render
 
 REPO = Path(__file__).resolve().parents[2]
