@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kbuild.build import pipeline  # noqa: E402
+from kbuild.build import kernel as pipeline  # noqa: E402
 from kbuild.errors import KbuildError  # noqa: E402
 from kbuild.lab import qemu as bootlab  # noqa: E402
 from kbuild.site import layout  # noqa: E402

@@ -27,8 +27,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kbuild.build import make, pipeline  # noqa: E402
-from kbuild.kconfig import environment as toolchain  # noqa: E402
+from kbuild.build import configure as pipeline_configure  # noqa: E402
+from kbuild.build import kernel as pipeline  # noqa: E402
+from kbuild.build import make  # noqa: E402
+from kbuild.build import make as toolchain  # noqa: E402
+from kbuild.kconfig import environment as toolchain_environment  # noqa: E402
 from kbuild.site import arches as toolchain_arches  # noqa: E402
 from kbuild.site import layout  # noqa: E402
 from kbuild.site.load import load_site  # noqa: E402
@@ -67,7 +70,7 @@ def main() -> None:
     run([doit, f"kernel:{profile.name}"], cwd=REPO)
     tree = pipeline_tree.require_tree(site, profile)
     config = layout.config_path(site, profile)
-    tc = toolchain.detect_toolchain()
+    tc = toolchain_environment.detect_toolchain()
     image_rel = toolchain_arches.IMAGE_PATHS[profile.arch]
 
     with tempfile.TemporaryDirectory(prefix="kbuild-bench-", dir=site.artifacts) as tmpd:
@@ -75,11 +78,11 @@ def main() -> None:
         results: list[tuple[str, str]] = []
 
         # configure: kconfiglib in process vs make olddefconfig on the same input
-        t_cfg = wall(lambda: pipeline.resolve_profile_config(site, profile, tree), repeat=3)
+        t_cfg = wall(lambda: pipeline_configure.resolve_profile_config(site, profile, tree), repeat=3)
         mk = tmp / "olddef"
         mk.mkdir()
-        plain = toolchain.Toolchain()
-        base_env = toolchain.base_environment()
+        plain = toolchain_environment.Toolchain()
+        base_env = toolchain_environment.base_environment()
         run(["make", "-s", "-C", str(tree), f"O={mk}", *toolchain.make_variables(profile.arch, plain),
              "tinyconfig"], env=base_env)
         merged = (mk / ".config").read_text() + "".join(

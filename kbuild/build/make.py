@@ -1,4 +1,5 @@
-"""Run the kernel's own ``make`` out of tree, with a log, a progress line and clear failures."""
+"""Run the kernel's own ``make`` out of tree, with a log, a progress line and clear failures;
+the make variables and the ccache settings it runs with."""
 from __future__ import annotations
 
 import collections
@@ -7,14 +8,14 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from kbuild.errors import InfraError
+from kbuild.kconfig.environment import Toolchain
+from kbuild.site.arches import arch_variables
 
 _STEP = re.compile(r"^\s{2}([A-Z][A-Z0-9_]{1,12})\s+(\S.*)$")
 _ERROR = re.compile(r"(\berror\b|Error \d+|\*\*\*|undefined reference|No rule to make target|"
@@ -125,32 +126,29 @@ def _clock(seconds: float) -> str:
     return f"{m}:{s:02d}"
 
 
-class ProgressLine:
-    """A single updating status line on a TTY; sparse plain lines otherwise."""
+def make_variables(arch: str, toolchain: Toolchain) -> list[str]:
+    """``VAR=value`` arguments for make (command-line variables beat the Makefile's)."""
+    v = arch_variables(arch)
+    out = [f"ARCH={v['ARCH']}"]
+    if "SUBARCH" in v:
+        out.append(f"SUBARCH={v['SUBARCH']}")
+    out.append(f"CC={toolchain.cc_command}")
+    out.append(f"LD={toolchain.ld}")
+    return out
 
-    def __init__(self, stream: TextIO | None = None, interval: float = 60.0) -> None:
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.interval = interval
-        self._last = float("-inf")  # the first line always shows
-        self._width = 0
 
-    def __call__(self, text: str) -> None:
-        if self.tty:
-            text = text[:110]
-            pad = max(0, self._width - len(text))
-            self.stream.write("\r" + text + " " * pad)
-            self._width = len(text)
-            self.stream.flush()
-            return
-        now = time.monotonic()
-        if now - self._last >= self.interval:
-            self._last = now
-            self.stream.write(text + "\n")
-            self.stream.flush()
+def ccache_environment(cache_dir: Path | None, base_dir: Path) -> dict[str, str]:
+    """Only the ccache settings that hits need across build dirs, source dirs and clones.
 
-    def done(self) -> None:
-        if self.tty and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
-            self._width = 0
+    The cache itself is the user's (``$CCACHE_DIR``, else ccache's own default), so a
+    second clone, CI and ``rm -rf artifacts`` all hit; its size and other settings stay
+    the user's. ``cache_dir`` (the site's ``ccache_dir``) selects a dedicated cache.
+    """
+    env = {
+        "CCACHE_BASEDIR": str(base_dir),
+        "CCACHE_NOHASHDIR": "1",
+        "CCACHE_SLOPPINESS": "time_macros,include_file_mtime,include_file_ctime",
+    }
+    if cache_dir is not None:
+        env["CCACHE_DIR"] = str(cache_dir)
+    return env

@@ -54,17 +54,6 @@ def cc_version_text(cc_command: str) -> str:
     return first.replace("#", "")
 
 
-def make_variables(arch: str, toolchain: Toolchain) -> list[str]:
-    """``VAR=value`` arguments for make (command-line variables beat the Makefile's)."""
-    v = arch_variables(arch)
-    out = [f"ARCH={v['ARCH']}"]
-    if "SUBARCH" in v:
-        out.append(f"SUBARCH={v['SUBARCH']}")
-    out.append(f"CC={toolchain.cc_command}")
-    out.append(f"LD={toolchain.ld}")
-    return out
-
-
 _STABLE = {
     "LC_ALL": "C",
     "LANG": "C",
@@ -80,23 +69,6 @@ _SCRUB = ("CROSS_COMPILE", "KCFLAGS", "KCPPFLAGS", "KAFLAGS", "KBUILD_OUTPUT",
 def base_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
     env.update(_STABLE)
-    return env
-
-
-def ccache_environment(cache_dir: Path | None, base_dir: Path) -> dict[str, str]:
-    """Only the ccache settings that hits need across build dirs, source dirs and clones.
-
-    The cache itself is the user's (``$CCACHE_DIR``, else ccache's own default), so a
-    second clone, CI and ``rm -rf artifacts`` all hit; its size and other settings stay
-    the user's. ``cache_dir`` (the site's ``ccache_dir``) selects a dedicated cache.
-    """
-    env = {
-        "CCACHE_BASEDIR": str(base_dir),
-        "CCACHE_NOHASHDIR": "1",
-        "CCACHE_SLOPPINESS": "time_macros,include_file_mtime,include_file_ctime",
-    }
-    if cache_dir is not None:
-        env["CCACHE_DIR"] = str(cache_dir)
     return env
 
 

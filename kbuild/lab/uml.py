@@ -50,9 +50,9 @@ def _server(profile: Profile) -> ipaddress.IPv4Address:
 
 
 def staged_binary(site: Site, profile: Profile) -> Path:
-    from kbuild.build import pipeline
+    from kbuild.build.kernel import read_build_record
 
-    record = pipeline.read_build_record(site, profile)
+    record = read_build_record(site, profile)
     path = layout.stage_dir(site) / f"images/{profile.name}/linux-{record['kernel_release']}"
     if not path.is_file():
         raise UserError(f"the UML kernel of {profile.name!r} is not staged", path=path,

@@ -9,7 +9,7 @@ from typing import Any
 from kbuild.boot import binaries as bootloaders
 from kbuild.boot import pxelinux, server
 from kbuild.boot.entry import BootEntry, kernel_relpath, make_entry
-from kbuild.build import pipeline
+from kbuild.build.kernel import read_build_record
 from kbuild.errors import UserError
 from kbuild.publish.apply import PublishReport, TreeFile, publish
 from kbuild.site import layout
@@ -40,7 +40,7 @@ def built_profiles(site: Site, only: list[str] | None = None) -> list[BuiltProfi
         path = layout.build_record(site, profile)
         if not path.is_file():
             continue
-        record = pipeline.read_build_record(site, profile)
+        record = read_build_record(site, profile)
         image = layout.build_dir(site, profile) / str(record["image"])
         if not image.is_file():
             continue

@@ -100,9 +100,9 @@ def _code_deps(*modules: str) -> list[str]:
 
 def act_source(site_path: str, name: str, step: str) -> bool | TaskFailed:
     """``step`` is "fetch" (into the cache) or "unpack" (fetch, then unpack)."""
-    from kbuild.build.make import ProgressLine
     from kbuild.source import kinds as pipeline
     from kbuild.source import tree as pipeline_tree
+    from kbuild.util.progress import ProgressLine
 
     def run() -> None:
         s = _load(site_path)
@@ -135,7 +135,7 @@ def act_patch(site_path: str, profile: str) -> bool | TaskFailed:
 
 
 def act_config(site_path: str, profile: str) -> bool | TaskFailed:
-    from kbuild.build import pipeline
+    from kbuild.build import configure as pipeline
 
     def run() -> None:
         s = _load(site_path)
@@ -162,8 +162,8 @@ def act_verify(site_path: str, profile: str) -> bool | TaskFailed:
 
 
 def act_build(site_path: str, profile: str) -> bool | TaskFailed:
-    from kbuild.build import pipeline
-    from kbuild.build.make import ProgressLine
+    from kbuild.build import kernel as pipeline
+    from kbuild.util.progress import ProgressLine
 
     def run() -> None:
         s = _load(site_path)
@@ -271,7 +271,7 @@ def task_patch() -> Iterator[dict[str, Any]]:
 
 def task_config() -> Iterator[dict[str, Any]]:
     """Merge base + fragments with kconfiglib; fail before building if a value did not stick"""
-    from kbuild.build import pipeline
+    from kbuild.build import configure as pipeline
 
     s = site()
     sp = str(s.path)

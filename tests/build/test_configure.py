@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kbuild.build import pipeline
+from kbuild.build import configure as pipeline
+from kbuild.build import make as toolchain_make
 from kbuild.kconfig import base as kconfig_base
 from kbuild.kconfig import environment as toolchain
 from kbuild.kconfig import tree as kconfig
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.realtree
 
 def _make(srctree: Path, out: Path, arch: str, *targets: str) -> None:
     tc = toolchain.detect_toolchain()
-    argv = ["make", "-s", "-C", str(srctree), f"O={out}", *toolchain.make_variables(arch, tc), *targets]
+    argv = ["make", "-s", "-C", str(srctree), f"O={out}", *toolchain_make.make_variables(arch, tc), *targets]
     r = subprocess.run(argv, env=toolchain.base_environment(), capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 

@@ -8,6 +8,7 @@ import pytest
 
 from kbuild.build import make as build
 from kbuild.errors import InfraError
+from kbuild.util import progress as build_progress
 
 MAKEFILE = """\
 all: good.o bad.o
@@ -63,13 +64,13 @@ def test_progress_line_on_a_tty_and_off_it(tmp_path):
             return True
 
     tty = Tty()
-    p = build.ProgressLine(tty)
+    p = build_progress.ProgressLine(tty)
     p("build x: 1 steps")
     p("build x: 2")
     p.done()
     assert tty.getvalue().startswith("\rbuild x: 1 steps") and "\r" in tty.getvalue()[1:]
     plain = io.StringIO()
-    q = build.ProgressLine(plain, interval=3600)
+    q = build_progress.ProgressLine(plain, interval=3600)
     q("first")
     q("second (suppressed: within the interval)")
     assert plain.getvalue() == "first\n"
