@@ -15,7 +15,7 @@ from kbuild.boot.lookup import pxelinux_lookup_order, pxelinux_mac_name
 from kbuild.boot.pxelinux import IPAPPEND_BOOTIF
 from kbuild.boot.read import parse_entry
 from kbuild.errors import UserError
-from kbuild.publish.apply import read_manifest
+from kbuild.publish.manifest import read_manifest
 
 
 @dataclass

@@ -11,7 +11,8 @@ from kbuild.boot import pxelinux, server
 from kbuild.boot.entry import BootEntry, kernel_relpath, make_entry
 from kbuild.build.kernel import read_build_record
 from kbuild.errors import UserError
-from kbuild.publish.apply import PublishReport, TreeFile, publish
+from kbuild.publish.apply import publish
+from kbuild.publish.plan import PublishReport, TreeFile
 from kbuild.site import layout
 from kbuild.site.model import Profile, Site
 from kbuild.source.kinds import fetch_source, source_provenance

@@ -22,15 +22,9 @@ from typing import Any
 import pytest
 
 from kbuild.errors import InfraError, UserError
-from kbuild.publish.apply import (
-    MANIFEST_NAME,
-    PublishReport,
-    TreeFile,
-    generations,
-    publish,
-    read_manifest,
-    rollback,
-)
+from kbuild.publish.apply import publish, rollback
+from kbuild.publish.manifest import MANIFEST_NAME, generations, read_manifest
+from kbuild.publish.plan import PublishReport, TreeFile
 from kbuild.util.files import exclusive_lock
 
 FORK = multiprocessing.get_context("fork")

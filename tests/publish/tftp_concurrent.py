@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from kbuild.publish.apply import TreeFile, publish  # noqa: E402
+from kbuild.publish.apply import publish  # noqa: E402
+from kbuild.publish.plan import TreeFile  # noqa: E402
 
 SIZES = {"images/p/vmlinuz-6.1": 3_000_000, "images/p/xen.gz": 1_000_000,
          "pxelinux.cfg/01-52-54-00-12-34-56": 2_000, "pxelinux.cfg/0A00020F": 2_000,
