@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO))
 
 from kbuild.build import kernel as pipeline  # noqa: E402
 from kbuild.errors import KbuildError  # noqa: E402
-from kbuild.lab import qemu as bootlab  # noqa: E402
+from kbuild.lab import boot as bootlab  # noqa: E402
 from kbuild.site import layout  # noqa: E402
 from kbuild.site.load import load_site  # noqa: E402
 

@@ -135,7 +135,7 @@ def main() -> None:
         results.append((f"{profile.image} size", f"{image.stat().st_size / 2**20:.2f} MiB "
                                                  f"({image.stat().st_size} bytes)"))
         if args.boot:
-            from kbuild.lab import qemu as bootlab
+            from kbuild.lab import boot as bootlab
 
             res = bootlab.boot_profile(site, profile)
             results.append(("PXE boot to marker (QEMU TCG)", f"{res.marker_seconds:.1f} s"))

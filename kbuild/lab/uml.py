@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kbuild.boot import uml
 from kbuild.errors import InfraError, UserError
-from kbuild.lab import qemu as bootlab
+from kbuild.lab import run
 from kbuild.site import layout
 from kbuild.site.model import NfsRoot, Profile, Site
 from kbuild.util.files import exclusive_lock
@@ -75,7 +75,7 @@ def fpstress_workload(workdir: Path) -> dict[str, bytes]:
 
 
 def boot_uml(site: Site, profile: Profile, timeout: float = 120.0,
-             variants: tuple[UmlVariant, ...] = DEFAULT_VARIANTS) -> bootlab.BootResult:
+             variants: tuple[UmlVariant, ...] = DEFAULT_VARIANTS) -> run.BootResult:
     if profile.uml is None:
         raise UserError(f"profile {profile.name!r} has no [uml] settings")
     results = [boot_uml_variant(site, profile, v, timeout) for v in variants]
@@ -88,14 +88,14 @@ def boot_uml(site: Site, profile: Profile, timeout: float = 120.0,
 
 
 def boot_uml_variant(site: Site, profile: Profile, variant: UmlVariant,
-                     timeout: float = 120.0) -> bootlab.BootResult:
+                     timeout: float = 120.0) -> run.BootResult:
     assert profile.uml is not None
     workdir = layout.boot_dir(site, profile) / variant.name
     workdir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(layout.boot_dir(site, profile) / ".lock", f"boot lab of {profile.name}",
                         wait=False):
         workloads = fpstress_workload(workdir) if variant.workloads else {}
-        root, token = bootlab.prepare_root(site, profile, workloads)
+        root, token = run.prepare_root(site, profile, workloads)
         binary = staged_binary(site, profile)
         server = _server(profile)
         base = profile.nfsroot
@@ -110,7 +110,7 @@ def boot_uml_variant(site: Site, profile: Profile, variant: UmlVariant,
         argv = [str(binary), *args, f"uml_dir={workdir / 'uml'}", f"umid={variant.name}"]
         (workdir / "uml").mkdir(exist_ok=True)
         console = workdir / "vm.log"
-        spec = bootlab._spec(site, profile, nfs, root, token, console, timeout, workdir)
+        spec = run.lab_spec(site, profile, nfs, root, token, console, timeout, workdir)
         spec["taps"] = [{"name": profile.uml.tap, "address": f"{server}/{TAP_PREFIX}"}]
         if variant.addressing == "dhcp":
             net = ipaddress.IPv4Network(f"{server}/{TAP_PREFIX}", strict=False)
@@ -120,8 +120,8 @@ def boot_uml_variant(site: Site, profile: Profile, variant: UmlVariant,
                             "host": f"{profile.uml.mac},{GUEST_IP}"}
         spec["vm"] = {"argv": argv, "stdin_pipe": True, "console_is_stdout": True}
         started = time.monotonic()
-        result = bootlab.run_lab(spec, workdir)
-        res = bootlab._result(profile, f"uml {variant.name}", result, console, time.monotonic() - started)
+        result = run.run_lab(spec, workdir)
+        res = run.boot_result(profile, f"uml {variant.name}", result, console, time.monotonic() - started)
         if variant.workloads and workloads:
             text = Path(res.console).read_text(errors="replace")
             if "kbuild-lab: FAIL" in text or "kbuild-lab: PASS /lab/fpstress.sh" not in text:

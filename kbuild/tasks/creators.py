@@ -193,7 +193,7 @@ def act_stage(site_path: str) -> bool | TaskFailed:
 
 
 def act_boot(site_path: str, profile: str) -> bool | TaskFailed:
-    from kbuild.lab import qemu as bootlab
+    from kbuild.lab import boot as bootlab
 
     def run() -> None:
         s = _load(site_path)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kbuild.lab import qemu as bootlab
 from kbuild.lab import rootfs
+from kbuild.lab import run as bootlab
 
 pytestmark = pytest.mark.boot
 
