@@ -12,19 +12,25 @@ import importlib
 import os
 import sys
 import traceback
+from types import ModuleType
 
 from kbuild import __version__
 from kbuild.errors import KbuildError, describe
 
 COMMANDS = {
-    "verify": ("commands.verify", "check a kernel .config against the root-over-NFS requirements"),
-    "publish": ("commands.publish", "write the TFTP tree (boot loaders, kernels, entries) atomically"),
-    "rollback": ("commands.publish", "restore the previous published generation"),
-    "explain-boot": ("commands.explain_boot", "show which PXELINUX file a client loads and what it boots"),
-    "fetch": ("commands.pin", "fetch sources into the cache (deb sources from the signed index, locked)"),
-    "pin": ("commands.pin", "move a deb source's entry in kbuild.lock, or re-pin a file:// source"),
-    "check-site": ("commands.pin", "validate kbuild.toml and print a summary"),
+    "verify": "check a kernel .config against the root-over-NFS requirements",
+    "publish": "write the TFTP tree (boot loaders, kernels, entries) atomically",
+    "rollback": "restore the previous published generation",
+    "explain-boot": "show which PXELINUX file a client loads and what it boots",
+    "fetch": "fetch sources into the cache (deb sources from the signed index, locked)",
+    "pin": "move a deb source's entry in kbuild.lock, or re-pin a file:// source",
+    "check-site": "validate kbuild.toml and print a summary",
 }
+
+
+def command_module(name: str) -> ModuleType:
+    """kbuild/commands/<name>.py (``-`` becomes ``_``)."""
+    return importlib.import_module(f"kbuild.commands.{name.replace('-', '_')}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,22 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kbuild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, (module, help_text) in COMMANDS.items():
+    for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        mod = importlib.import_module(f"kbuild.{module}")
-        adder = getattr(mod, f"add_{name.replace('-', '_')}_arguments", None) or mod.add_arguments
-        adder(p)
-        p.set_defaults(_module=module, _name=name)
+        command_module(name).add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    mod = importlib.import_module(f"kbuild.{args._module}")
-    runner = getattr(mod, f"run_{args._name.replace('-', '_')}", None) or mod.run
+    mod = command_module(args.command)
     try:
-        code: int = runner(args)
+        code: int = mod.run(args)
         return code
     except KbuildError as e:
         print(describe(e), file=sys.stderr)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from kbuild.commands.common import add_site_argument
 from kbuild.publish import explain
 from kbuild.site.load import load_site
 
@@ -16,8 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ip", help="the client's IPv4 address")
     p.add_argument("--uuid", help="the client's SMBIOS UUID (tried first by PXELINUX)")
     p.add_argument("--tree", type=Path, help="published TFTP root (default: site.tftp_root)")
-    p.add_argument("--site", type=Path,
-                   help="site file (default: $KBUILD_SITE, else kbuild.toml found upwards)")
+    add_site_argument(p)
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 

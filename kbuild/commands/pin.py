@@ -1,4 +1,5 @@
-"""``kbuild check-site`` and ``kbuild pin``: the site file itself."""
+"""``kbuild pin``: move a deb source's entry in kbuild.lock (from the signed index), or
+re-pin a ``file://`` source to its content."""
 from __future__ import annotations
 
 import argparse
@@ -7,23 +8,15 @@ import sys
 import urllib.parse
 from pathlib import Path
 
+from kbuild.commands.common import add_site_argument
 from kbuild.errors import UserError
 from kbuild.site.load import find_site_file, load_site
 from kbuild.site.model import Site, Source
 from kbuild.util.files import atomic_write_text, sha256_file
 
 
-def _site_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--site", type=Path,
-                   help="site file (default: $KBUILD_SITE, else kbuild.toml found upwards)")
-
-
-def add_check_site_arguments(p: argparse.ArgumentParser) -> None:
-    _site_arg(p)
-
-
-def add_pin_arguments(p: argparse.ArgumentParser) -> None:
-    _site_arg(p)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_site_argument(p)
     p.add_argument("source", help="name of a [sources.NAME] table: a deb source (moves its entry in "
                                   "kbuild.lock) or a file:// URL (recomputes its sha256)")
     which = p.add_mutually_exclusive_group()
@@ -33,70 +26,7 @@ def add_pin_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the new pin, change nothing")
 
 
-def add_fetch_arguments(p: argparse.ArgumentParser) -> None:
-    _site_arg(p)
-    p.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to fetch (default: all)")
-    p.add_argument("--locked", action="store_true",
-                   help="fail instead of moving kbuild.lock when a locked version is gone "
-                        "(also KBUILD_LOCKED=1, or [site] locked = true)")
-
-
-def run_fetch(args: argparse.Namespace) -> int:
-    from kbuild.source.kinds import fetch_source
-
-    site = load_site(args.site)
-    names = args.sources or sorted(site.sources)
-    for name in names:
-        if name not in site.sources:
-            raise UserError(f"no source named {name!r}", path=site.path,
-                            hint=f"sources: {', '.join(sorted(site.sources))}")
-    for name in names:
-        src = site.sources[name]
-        path = fetch_source(site, src, locked=args.locked)
-        site = load_site(site.path)  # the lock may have moved
-        print(f"{name}: {site.sources[name].describe()} -> {path}")
-    return 0
-
-
-def run_check_site(args: argparse.Namespace) -> int:
-    site = load_site(args.site)
-    for w in warnings(site):
-        print(w, file=sys.stderr)
-    print(summary(site))
-    return 0
-
-
-def warnings(site: Site) -> list[str]:
-    """What is valid but weak: inputs nothing but their own content vouches for."""
-    out = []
-    for src in site.sources.values():
-        if src.url.startswith("file://") and not src.signature:
-            out.append(f"{site.path.name}:{src.line}: warning: source {src.name!r} is a local file "
-                       "pinned by its own content: nothing vouches for it\n"
-                       f"  fix: make it a deb source (package = ..., upstream = ...) resolved from the "
-                       "signed package index, or give a signature and keyring")
-        if src.is_deb and src.locked is None:
-            out.append(f"{site.path.name}:{src.line}: warning: deb source {src.name!r} is not in "
-                       f"{site.lock_file.name} yet: the first fetch locks it\n"
-                       f"  fix: kbuild pin {src.name} --latest, then commit {site.lock_file.name}")
-    return out
-
-
-def summary(site: Site) -> str:
-    lines = [f"{site.path}: ok"]
-    lines.append(f"  sources: {', '.join(sorted(site.sources))}")
-    for src in site.sources.values():
-        if src.is_deb:
-            lines.append(f"  source {src.name}: deb {src.package} {src.upstream!r}, locked: "
-                         + (src.locked.describe() if src.locked else "no"))
-    for p in site.profiles.values():
-        lines.append(f"  profile {p.name}: {p.arch} {p.image} from {p.source}, base {p.base}, "
-                     f"{len(p.fragments)} fragments" + (f", patches {p.patches}" if p.patches else ""))
-    lines.append(f"  hosts: {len(site.hosts)}; TFTP root: {site.tftp_root}")
-    return "\n".join(lines)
-
-
-def run_pin(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     path = Path(args.site) if args.site else find_site_file()
     site = load_site(path)
     src = site.sources.get(args.source)
