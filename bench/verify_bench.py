@@ -9,7 +9,7 @@ once into a temp file so every tool reads the same plain text. Measured:
 * in process: ``verify.verify_config(CONFIG)`` without a source tree, the
   first call (rule files parsed) and the warm calls after it (target: a
   10k-line config in <= 20 ms);
-* as a command: ``python -m kbuild.commands.verify CONFIG`` (interpreter start,
+* as a command: ``python -m kbuild verify CONFIG`` (interpreter start,
   imports, rule files, the check, the table), and with ``--json``;
 * with ``--srctree``: loading the Kconfig tree, resolving and explaining;
 * kernel-hardening-checker ``-c CONFIG`` side by side, when it is installed
@@ -97,11 +97,11 @@ def main() -> int:
         print()
 
         py = sys.executable
-        cmd = [py, "-m", "kbuild.commands.verify", str(config)]
+        cmd = [py, "-m", "kbuild", "verify", str(config)]
         table, code = timed_command(cmd, args.command_runs)
         js, _ = timed_command(cmd + ["--json"], args.command_runs)
         bare, _ = timed_command([py, "-c", "pass"], args.command_runs)
-        print("as a command (python -m kbuild.commands.verify):")
+        print("as a command (python -m kbuild verify):")
         print(f"  table: {stats(table)}  exit {code}")
         print(f"  --json: {stats(js)}")
         print(f"  (python -c pass alone: {stats(bare)})")

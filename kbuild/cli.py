@@ -1,9 +1,9 @@
-"""The ``kbuild`` command: a thin dispatcher over the library.
+"""The ``kbuild`` command (and ``python -m kbuild``): a thin dispatcher over the library.
 
 Each subcommand lives in ``kbuild/commands/<name>.py`` with ``add_arguments`` and
-``run``. This module is the only place that turns kbuild errors into messages
-and exit codes: 0 success, 1 failed requirements or a failed operation,
-2 bad input.
+``run`` (and, where an error must also be reported on stdout, ``on_error``). This
+module is the only place that turns kbuild errors into messages and exit codes:
+0 success, 1 failed requirements or a failed operation, 2 bad input, 3 a bug.
 """
 from __future__ import annotations
 
@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         code: int = mod.run(args)
         return code
     except KbuildError as e:
+        on_error = getattr(mod, "on_error", None)
+        if on_error is not None:
+            on_error(args, e)       # verify --json: the error as one JSON document on stdout
         print(describe(e), file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:

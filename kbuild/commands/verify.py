@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kbuild.errors import KbuildError, UserError, describe
+from kbuild.errors import KbuildError, UserError
 
 if TYPE_CHECKING:
     from kbuild.verify.report import VerifyReport
@@ -65,21 +65,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the command; returns the exit status (prints, never raises a KbuildError)."""
-    from kbuild.verify import render as verify
+    """Run the command; returns the exit status. Errors go to :func:`on_error` (via cli.main)."""
+    from kbuild.verify.render import render_table, report_json
 
-    try:
-        report = _verify(args)
-    except KbuildError as e:
-        if args.json:
-            print(json.dumps(verify.error_json(e), indent=2))
-        print(describe(e), file=sys.stderr)
-        return e.exit_code
+    report = _verify(args)
     if args.json:
-        print(json.dumps(verify.report_json(report), indent=2))
+        print(json.dumps(report_json(report), indent=2))
     else:
-        sys.stdout.write(verify.render_table(report, only_problems=args.problems))
+        sys.stdout.write(render_table(report, only_problems=args.problems))
     return report.exit_code
+
+
+def on_error(args: argparse.Namespace, error: KbuildError) -> None:
+    """With --json, stdout carries one JSON document for bad input too (cli.main then
+    prints the message to stderr and returns the error's exit code)."""
+    from kbuild.verify.render import error_json
+
+    if args.json:
+        print(json.dumps(error_json(error), indent=2))
 
 
 def _verify(args: argparse.Namespace) -> VerifyReport:
@@ -133,20 +136,3 @@ def _verify(args: argparse.Namespace) -> VerifyReport:
         config, kernel_version=args.kernel_version, arch=arch, arch_source=arch_source,
         entry=entry, nics=nics, dom0=dom0, rules=rules, srctree=args.srctree, fix=args.fix,
         profile=profile_name)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="kbuild verify",
-        description="Check a kernel config for root over NFS: exit 0 pass, 1 failed, 2 bad input.")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except Exception as e:  # never a traceback for the user; the message says what broke
-        print(describe(e), file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

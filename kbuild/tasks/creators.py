@@ -1,26 +1,32 @@
 """doit task creators: one per pipeline stage, one subtask per source or profile.
 
-Actions are module-level functions with plain arguments (picklable for
-``doit -n``). Each returns True/False; a kbuild error is printed as one
-``error:`` message, never as a traceback.
+dodo.py imports them. Their docstrings' first line is what ``doit list`` shows; the
+actions are in :mod:`kbuild.tasks.actions`, and :mod:`kbuild.tasks.guard` turns a
+kbuild error (while making tasks or in an action) into its one message.
 """
 from __future__ import annotations
 
-import functools
 import os
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from doit import get_var
-from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
-from kbuild.errors import KbuildError, UserError, describe
 from kbuild.site import layout
-from kbuild.site.load import load_site
 from kbuild.site.model import Site
+from kbuild.tasks.actions import (
+    act_boot,
+    act_build,
+    act_config,
+    act_patch,
+    act_source,
+    act_stage,
+    act_verify,
+    load_site_for_tasks,
+    task_site_file,
+)
+from kbuild.tasks.guard import task_creator
 from kbuild.util.files import sha256_text
 
 KBUILD_DIR = Path(__file__).resolve().parent.parent
@@ -41,174 +47,18 @@ DOIT_CONFIG: dict[str, Any] = {
 os.makedirs(os.path.dirname(DOIT_CONFIG["dep_file"]), exist_ok=True)
 
 
-def _site_path() -> Path:
-    explicit = get_var("site", None) or os.environ.get("KBUILD_SITE")
-    if explicit:
-        return Path(explicit).resolve()
-    from kbuild.site.load import find_site_file
-
-    return find_site_file()
-
-
-@functools.lru_cache(maxsize=4)
-def _load(path: str) -> Site:
-    """The site with its deb sources locked: resolved here, before tasks exist, when one
-    is not in the cache yet (tasks name files by the locked sha256). A failure (no
-    network) is left for the fetch task to report."""
-    s = load_site(Path(path))
-    if any(src.is_deb for src in s.sources.values()):
-        from kbuild.source import deb as debsource
-
-        if get_var("locked", None) not in (None, "", "0"):
-            os.environ["KBUILD_LOCKED"] = "1"
-        try:
-            s = debsource.relock_site(s)
-        except KbuildError as e:
-            if isinstance(e, UserError) and debsource.locked_mode(s):
-                raise
-            print(f"warning: cannot resolve the deb sources now ({e.message}); the fetch task "
-                  "will try again", file=sys.stderr)
-    return s
-
-
-def site() -> Site:
-    try:
-        return _load(str(_site_path()))
-    except KbuildError as e:
-        print(describe(e), file=sys.stderr)
-        raise SystemExit(e.exit_code) from None
-
-
-def _guard(fn: Callable[..., Any], *args: Any) -> bool | TaskFailed:
-    """Run a stage; a kbuild error fails the task with its one message (doit prints it
-    as "TaskFailed - taskid:…" followed by the message), never with a traceback."""
-    try:
-        fn(*args)
-    except KbuildError as e:
-        return TaskFailed(describe(e))
-    except KeyboardInterrupt:
-        return TaskFailed("error: interrupted")
-    return True
+def _site() -> Site:
+    return load_site_for_tasks(str(task_site_file()))
 
 
 def _code_deps(*modules: str) -> list[str]:
     return [str(KBUILD_DIR / f"{m}.py") for m in modules]
 
 
-# --- actions (module level: picklable) -------------------------------------
-
-
-def act_source(site_path: str, name: str, step: str) -> bool | TaskFailed:
-    """``step`` is "fetch" (into the cache) or "unpack" (fetch, then unpack)."""
-    from kbuild.source import kinds as pipeline
-    from kbuild.source import tree as pipeline_tree
-    from kbuild.util.progress import ProgressLine
-
-    def run() -> None:
-        s = _load(site_path)
-        progress = ProgressLine(interval=10 if step == "fetch" else 30)
-        do = pipeline.fetch_source if step == "fetch" else pipeline_tree.unpack_source
-        do(s, s.sources[name], progress)
-        progress.done()
-
-    return _guard(run)
-
-
-def act_patch(site_path: str, profile: str) -> bool | TaskFailed:
-    from kbuild.site import layout as lay
-    from kbuild.source import patches
-
-    def run() -> None:
-        s = _load(site_path)
-        p = s.profile(profile)
-        src = s.sources[p.source]
-        assert p.patches is not None
-        report = patches.apply_series(s, src, lay.pristine_tree(s, src), p.patches)
-        note = f"patches/{p.patches}: {len(report.applied)} applied to {report.kernelversion}"
-        if report.skipped:
-            note += f", {len(report.skipped)} outside their version range ({', '.join(report.skipped)})"
-        if not report.applied:
-            note += "; warning: no patch of this series applies to this kernel"
-        print(note, file=sys.stderr)
-
-    return _guard(run)
-
-
-def act_config(site_path: str, profile: str) -> bool | TaskFailed:
-    from kbuild.build import configure as pipeline
-
-    def run() -> None:
-        s = _load(site_path)
-        res = pipeline.configure(s, s.profile(profile))
-        state = "written" if res.changed else "unchanged"
-        print(f"config {profile}: {res.requested} requested values all set; "
-              f".config {state} ({res.seconds:.1f} s)", file=sys.stderr)
-
-    return _guard(run)
-
-
-def act_verify(site_path: str, profile: str) -> bool | TaskFailed:
-    from kbuild.verify.profile import verify_profile
-    from kbuild.verify.render import failed_error, render_summary
-
-    def run() -> None:
-        s = _load(site_path)
-        report = verify_profile(s, s.profile(profile))
-        print(render_summary(report), file=sys.stderr)
-        if not report.passed:
-            raise failed_error(report)
-
-    return _guard(run)
-
-
-def act_build(site_path: str, profile: str) -> bool | TaskFailed:
-    from kbuild.build import kernel as pipeline
-    from kbuild.util.progress import ProgressLine
-
-    def run() -> None:
-        s = _load(site_path)
-        progress = ProgressLine()
-        try:
-            res = pipeline.build(s, s.profile(profile), progress)
-        finally:
-            progress.done()
-        size = res.image.stat().st_size
-        print(f"build {profile}: {res.image.name} {res.release}, {size / 2**20:.2f} MiB, "
-              f"{res.seconds:.0f} s (log: {res.log})", file=sys.stderr)
-
-    return _guard(run)
-
-
-def act_stage(site_path: str) -> bool | TaskFailed:
-    from kbuild.publish import stage
-
-    def run() -> None:
-        s = _load(site_path)
-        report, plan = stage.stage_with_plan(s)
-        for w in plan.warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        print(f"stage: {report.summary()}", file=sys.stderr)
-
-    return _guard(run)
-
-
-def act_boot(site_path: str, profile: str) -> bool | TaskFailed:
-    from kbuild.lab import boot as bootlab
-
-    def run() -> None:
-        s = _load(site_path)
-        result = bootlab.boot_profile(s, s.profile(profile))
-        print(result.summary(), file=sys.stderr)
-
-    return _guard(run)
-
-
-# --- task creators ---------------------------------------------------------
-
-
+@task_creator
 def task_fetch() -> Iterator[dict[str, Any]]:
     """Download a source (a Debian package from the signed index, or http/https/file) into the cache"""
-    s = site()
+    s = _site()
     sp = str(s.path)
     for name, src in s.sources.items():
         yield {
@@ -222,9 +72,10 @@ def task_fetch() -> Iterator[dict[str, Any]]:
         }
 
 
+@task_creator
 def task_unpack() -> Iterator[dict[str, Any]]:
     """Unpack a kernel source tarball safely (data filter, temp dir + rename)"""
-    s = site()
+    s = _site()
     sp = str(s.path)
     for name, src in s.sources.items():
         if src.kind != "kernel":
@@ -244,9 +95,10 @@ def _tree_stamp(s: Site, profile_name: str) -> str:
     return str(layout.tree_stamp(pipeline.profile_tree(s, s.profiles[profile_name])))
 
 
+@task_creator
 def task_patch() -> Iterator[dict[str, Any]]:
     """Apply a patch series to a hard-linked copy of a source tree (shared by profiles)"""
-    s = site()
+    s = _site()
     sp = str(s.path)
     seen: set[tuple[str, str]] = set()
     for name, p in s.profiles.items():
@@ -269,11 +121,12 @@ def task_patch() -> Iterator[dict[str, Any]]:
         }
 
 
+@task_creator
 def task_config() -> Iterator[dict[str, Any]]:
     """Merge base + fragments with kconfiglib; fail before building if a value did not stick"""
     from kbuild.build import configure as pipeline
 
-    s = site()
+    s = _site()
     sp = str(s.path)
     for name, p in s.profiles.items():
         yield {
@@ -289,9 +142,10 @@ def task_config() -> Iterator[dict[str, Any]]:
         }
 
 
+@task_creator
 def task_verify() -> Iterator[dict[str, Any]]:
     """Check a profile's .config against the root-over-NFS rules and its boot entry"""
-    s = site()
+    s = _site()
     sp = str(s.path)
     rules = sorted(str(p) for p in (KBUILD_DIR / "rules").glob("*.toml"))
     for name, p in s.profiles.items():
@@ -310,11 +164,12 @@ def task_verify() -> Iterator[dict[str, Any]]:
         }
 
 
+@task_creator
 def task_build() -> Iterator[dict[str, Any]]:
     """Build the kernel image out of tree (make O=…, ccache, log in artifacts/logs)"""
     from kbuild.site import arches as toolchain
 
-    s = site()
+    s = _site()
     sp = str(s.path)
     for name, p in s.profiles.items():
         bdir = layout.build_dir(s, p)
@@ -329,11 +184,12 @@ def task_build() -> Iterator[dict[str, Any]]:
         }
 
 
+@task_creator
 def task_stage() -> Iterator[dict[str, Any]]:
     """Publish the built kernels and boot entries into artifacts/tftpboot"""
     from kbuild.publish import stage as stage_mod
 
-    s = site()
+    s = _site()
     sp = str(s.path)
     records = {n: str(layout.build_record(s, p)) for n, p in s.profiles.items()}
     for name in s.profiles:
@@ -369,9 +225,10 @@ def _tree_published(tftp: str) -> bool:
     return (Path(tftp) / "kbuild-manifest.json").is_file()
 
 
+@task_creator
 def task_kernel() -> Iterator[dict[str, Any]]:
     """Everything for one profile: fetch, unpack, configure, verify, build, stage"""
-    s = site()
+    s = _site()
     for name, p in s.profiles.items():
         yield {
             "name": name,
@@ -381,9 +238,10 @@ def task_kernel() -> Iterator[dict[str, Any]]:
         }
 
 
+@task_creator
 def task_boot() -> Iterator[dict[str, Any]]:
     """Boot the staged profile for real (QEMU PXE or UML) and wait for init's marker"""
-    s = site()
+    s = _site()
     sp = str(s.path)
     for name, p in s.profiles.items():
         how = "UML in a network namespace" if p.arch == "um" else "QEMU PXE (TCG)"

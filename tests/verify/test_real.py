@@ -31,7 +31,7 @@ needs_debian = pytest.mark.skipif(not DEBIAN_AMD64.is_file(),
 
 
 def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kbuild.commands.verify", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "kbuild", "verify", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
 
