@@ -19,7 +19,7 @@ from kbuild.site.model import Site
 from kbuild.tasks.guard import action
 
 
-def task_site_file() -> Path:
+def tasks_site_file() -> Path:
     """The site file: ``doit site=FILE``, else $KBUILD_SITE, else kbuild.toml found upwards."""
     explicit = get_var("site", None) or os.environ.get("KBUILD_SITE")
     if explicit:

@@ -6,7 +6,6 @@ kbuild error (while making tasks or in an action) into its one message.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,12 @@ from kbuild.tasks.actions import (
     act_stage,
     act_verify,
     load_site_for_tasks,
-    task_site_file,
+    tasks_site_file,
 )
-from kbuild.tasks.guard import task_creator
+from kbuild.tasks.guard import creates_tasks
 from kbuild.util.files import sha256_text
 
-KBUILD_DIR = Path(__file__).resolve().parent.parent
+KBUILD_DIR = Path(__file__).resolve().parent.parent     # the kbuild package
 # Bump when a change to kbuild itself must re-run configure/build/stage.
 SCHEMA = "1"
 
@@ -42,20 +41,25 @@ DOIT_CONFIG: dict[str, Any] = {
 }
 
 
-# doit opens its state database before any task runs; its directory must exist
-# even in a checkout where nothing was ever generated.
-os.makedirs(os.path.dirname(DOIT_CONFIG["dep_file"]), exist_ok=True)
+def doit_config() -> dict[str, Any]:
+    """DOIT_CONFIG for dodo.py. doit opens its state database before any task runs, so the
+    database's directory is made here, when doit reads the config, even in a checkout
+    where nothing was generated yet (importing this module changes nothing)."""
+    Path(DOIT_CONFIG["dep_file"]).parent.mkdir(parents=True, exist_ok=True)
+    return DOIT_CONFIG
 
 
 def _site() -> Site:
-    return load_site_for_tasks(str(task_site_file()))
+    return load_site_for_tasks(str(tasks_site_file()))
 
 
-def _code_deps(*modules: str) -> list[str]:
-    return [str(KBUILD_DIR / f"{m}.py") for m in modules]
+def _code(*packages: str, pattern: str = "*.py") -> list[str]:
+    """Every file of these kbuild sub-packages (globbed, never listed by hand): a change
+    to the code that does a stage, or to its data, re-runs it."""
+    return sorted(str(f) for package in packages for f in (KBUILD_DIR / package).glob(pattern))
 
 
-@task_creator
+@creates_tasks
 def task_fetch() -> Iterator[dict[str, Any]]:
     """Download a source (a Debian package from the signed index, or http/https/file) into the cache"""
     s = _site()
@@ -72,7 +76,7 @@ def task_fetch() -> Iterator[dict[str, Any]]:
         }
 
 
-@task_creator
+@creates_tasks
 def task_unpack() -> Iterator[dict[str, Any]]:
     """Unpack a kernel source tarball safely (data filter, temp dir + rename)"""
     s = _site()
@@ -90,12 +94,12 @@ def task_unpack() -> Iterator[dict[str, Any]]:
 
 
 def _tree_stamp(s: Site, profile_name: str) -> str:
-    from kbuild.source import tree as pipeline
+    from kbuild.source.tree import profile_tree
 
-    return str(layout.tree_stamp(pipeline.profile_tree(s, s.profiles[profile_name])))
+    return str(layout.tree_stamp(profile_tree(s, s.profiles[profile_name])))
 
 
-@task_creator
+@creates_tasks
 def task_patch() -> Iterator[dict[str, Any]]:
     """Apply a patch series to a hard-linked copy of a source tree (shared by profiles)"""
     s = _site()
@@ -121,41 +125,40 @@ def task_patch() -> Iterator[dict[str, Any]]:
         }
 
 
-@task_creator
+@creates_tasks
 def task_config() -> Iterator[dict[str, Any]]:
     """Merge base + fragments with kconfiglib; fail before building if a value did not stick"""
-    from kbuild.build import configure as pipeline
+    from kbuild.build.configure import fragments_digest
 
     s = _site()
     sp = str(s.path)
+    code = _code("build", "kconfig", "site")
     for name, p in s.profiles.items():
         yield {
             "name": name,
             "doc": f"configure {name}: {p.base} + {len(p.fragments)} fragments ({p.arch})",
             "actions": [(act_config, (sp, name))],
             "file_dep": [_tree_stamp(s, name)] + [str(s.fragment_path(f)) for f in p.fragments]
-                        + _code_deps("kconfig/tree", "kconfig/configfile", "kconfig/environment"),
+                        + code,
             "targets": [str(layout.config_path(s, p))],
             "uptodate": [config_changed({"schema": SCHEMA, "base": p.base, "arch": p.arch,
                                          "fragments": list(p.fragments),
-                                         "digest": pipeline.fragments_digest(s, p)})],
+                                         "digest": fragments_digest(s, p)})],
         }
 
 
-@task_creator
+@creates_tasks
 def task_verify() -> Iterator[dict[str, Any]]:
     """Check a profile's .config against the root-over-NFS rules and its boot entry"""
     s = _site()
     sp = str(s.path)
-    rules = sorted(str(p) for p in (KBUILD_DIR / "rules").glob("*.toml"))
+    code = _code("verify", "rules", "boot", "kconfig") + _code("rules", pattern="*.toml")
     for name, p in s.profiles.items():
         yield {
             "name": name,
             "doc": f"verify {name}'s .config: NFS root, IP autoconfig, NIC, console",
             "actions": [(act_verify, (sp, name))],
-            "file_dep": [str(layout.config_path(s, p))] + rules
-                        + _code_deps("verify/check", "verify/render", "rules/load", "boot/cmdline",
-                                     "kconfig/configfile"),
+            "file_dep": [str(layout.config_path(s, p))] + code,
             "uptodate": [config_changed({"schema": SCHEMA, "args": p.kernel_args(),
                                          "nics": list(p.nics), "xen": bool(p.xen),
                                          "uml": str(p.uml),
@@ -164,10 +167,10 @@ def task_verify() -> Iterator[dict[str, Any]]:
         }
 
 
-@task_creator
+@creates_tasks
 def task_build() -> Iterator[dict[str, Any]]:
     """Build the kernel image out of tree (make O=…, ccache, log in artifacts/logs)"""
-    from kbuild.site import arches as toolchain
+    from kbuild.site.arches import IMAGE_PATHS
 
     s = _site()
     sp = str(s.path)
@@ -179,19 +182,20 @@ def task_build() -> Iterator[dict[str, Any]]:
             "actions": [(act_build, (sp, name))],
             "file_dep": [str(layout.config_path(s, p)), _tree_stamp(s, name)],
             "task_dep": [f"verify:{name}"],
-            "targets": [str(bdir / toolchain.IMAGE_PATHS[p.arch]), str(layout.build_record(s, p))],
+            "targets": [str(bdir / IMAGE_PATHS[p.arch]), str(layout.build_record(s, p))],
             "uptodate": [config_changed({"schema": SCHEMA, "arch": p.arch})],
         }
 
 
-@task_creator
+@creates_tasks
 def task_stage() -> Iterator[dict[str, Any]]:
     """Publish the built kernels and boot entries into artifacts/tftpboot"""
-    from kbuild.publish import stage as stage_mod
+    from kbuild.publish.stage import site_digest
 
     s = _site()
     sp = str(s.path)
     records = {n: str(layout.build_record(s, p)) for n, p in s.profiles.items()}
+    code = _code("publish", "boot")
     for name in s.profiles:
         # Other profiles' builds are published as they are: their records count through
         # their content (a file_dep would make doit rebuild those profiles too).
@@ -201,13 +205,11 @@ def task_stage() -> Iterator[dict[str, Any]]:
             "doc": f"stage {name} (and every other built profile) into "
                    f"{layout.stage_dir(s).relative_to(s.root)}",
             "actions": [(act_stage, (sp,))],
-            "file_dep": [records[name]] + _code_deps("publish/stage", "publish/apply", "boot/binaries",
-                                                        "boot/hostfiles")
-                        + [str(f) for f in sorted((KBUILD_DIR / "boot").glob("*.py"))],
+            "file_dep": [records[name]] + code,
             "task_dep": [f"build:{name}"],
             # No targets: every stage:<profile> publishes the same tree (all built
             # profiles), and doit forbids two tasks sharing a target.
-            "uptodate": [config_changed({"schema": SCHEMA, "site": stage_mod.site_digest(s),
+            "uptodate": [config_changed({"schema": SCHEMA, "site": site_digest(s),
                                          "other_builds": others}),
                          (_tree_published, (str(layout.stage_dir(s)),))],
         }
@@ -225,7 +227,7 @@ def _tree_published(tftp: str) -> bool:
     return (Path(tftp) / "kbuild-manifest.json").is_file()
 
 
-@task_creator
+@creates_tasks
 def task_kernel() -> Iterator[dict[str, Any]]:
     """Everything for one profile: fetch, unpack, configure, verify, build, stage"""
     s = _site()
@@ -238,7 +240,7 @@ def task_kernel() -> Iterator[dict[str, Any]]:
         }
 
 
-@task_creator
+@creates_tasks
 def task_boot() -> Iterator[dict[str, Any]]:
     """Boot the staged profile for real (QEMU PXE or UML) and wait for init's marker"""
     s = _site()

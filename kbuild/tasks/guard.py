@@ -36,7 +36,7 @@ def action(fn: Callable[P, None]) -> Callable[P, bool | TaskFailed]:
     return run
 
 
-def task_creator(fn: Callable[[], Tasks]) -> Callable[[], Tasks]:
+def creates_tasks(fn: Callable[[], Tasks]) -> Callable[[], Tasks]:
     """A task creator (a generator of task dicts) whose kbuild errors end doit cleanly."""
     @functools.wraps(fn)
     def create() -> Tasks:
