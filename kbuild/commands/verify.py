@@ -89,8 +89,7 @@ def _verify(args: argparse.Namespace) -> VerifyReport:
     from kbuild.boot.entry import entry_from_cmdline
     from kbuild.boot.read import read_entry
     from kbuild.rules.load import load_rules
-    from kbuild.verify import check as verify_check
-    from kbuild.verify import profile as verify
+    from kbuild.verify.check import verify_config
 
     nics = [n for item in args.nic for n in item.split(",") if n.strip()]
     if args.label is not None and args.entry is None:
@@ -101,38 +100,24 @@ def _verify(args: argparse.Namespace) -> VerifyReport:
     elif args.entry is not None:
         entry = read_entry(args.entry, args.label)
     rules = load_rules(args.rules, builtin=not args.no_builtin_rules)
-    config = args.config
-    arch, arch_source = args.arch, "option"
+    if args.arch is not None and not args.arch.replace("_", "").isalnum():
+        raise UserError(f"--arch {args.arch!r} is not an architecture name")
     dom0: bool | None = True if args.dom0 else None
-    profile_name = None
     if args.profile is not None:
-        from kbuild.site import layout
+        # the same check as `doit verify:NAME` (hosts included), with these overrides
         from kbuild.site.load import load_site
+        from kbuild.verify.profile import verify_profile
 
         site = load_site(Path(args.site) if args.site else None)
-        profile = site.profile(args.profile)
-        profile_name = profile.name
-        if config is None:
-            path = layout.config_path(site, profile)
-            if not path.is_file():
-                raise UserError(f"profile {profile.name!r} is not configured yet", path=path,
-                                hint=f"run: doit config:{profile.name}")
-            config = str(path)
-        if entry is None:
-            entry = verify.profile_entry(profile)
-        nics = verify.profile_nics(site, profile) + nics
-        if arch is None:
-            arch, arch_source = profile.arch, "profile"
-        if dom0 is None and profile.xen is not None:
-            dom0 = True
-    elif args.site is not None:
+        return verify_profile(site, site.profile(args.profile), rules, config=args.config,
+                              entry=entry, nics=nics, arch=args.arch, dom0=dom0,
+                              kernel_version=args.kernel_version, srctree=args.srctree,
+                              fix=args.fix)
+    if args.site is not None:
         raise UserError("--site is only used with --profile")
-    if config is None:
+    if args.config is None:
         raise UserError("no config to check", hint="kbuild verify PATH/TO/.config "
                         "(or --profile NAME for a profile's built config)")
-    if arch is not None and not arch.replace("_", "").isalnum():
-        raise UserError(f"--arch {arch!r} is not an architecture name")
-    return verify_check.verify_config(
-        config, kernel_version=args.kernel_version, arch=arch, arch_source=arch_source,
-        entry=entry, nics=nics, dom0=dom0, rules=rules, srctree=args.srctree, fix=args.fix,
-        profile=profile_name)
+    return verify_config(args.config, kernel_version=args.kernel_version, arch=args.arch,
+                         entry=entry, nics=nics, dom0=dom0, rules=rules, srctree=args.srctree,
+                         fix=args.fix)
