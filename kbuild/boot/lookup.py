@@ -1,7 +1,7 @@
 """The file names a network boot loader looks its configuration up by.
 
 PXELINUX tries the client's UUID, ``01-<mac>``, its IP in hex shortened one digit at a
-time, then ``default``; GRUB 2's network lookup does the same with ``grub.cfg-``.
+time, then ``default`` (GRUB 2's network lookup uses the same keys after ``grub.cfg-``).
 The host-file writer names files this way and explain-boot replays the lookup.
 """
 from __future__ import annotations
@@ -37,12 +37,3 @@ def pxelinux_lookup_order(mac: str | None, ip: str | None, uuid: str | None = No
     return names
 
 
-def grub_lookup_order(mac: str | None, ip: str | None) -> list[str]:
-    names = []
-    if mac:
-        names.append("grub.cfg-01-" + mac_dashed(mac))
-    if ip:
-        h = hex_ip(ip)
-        names += ["grub.cfg-" + h[:n] for n in range(8, 0, -1)]
-    names.append("grub.cfg")
-    return names

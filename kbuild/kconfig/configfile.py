@@ -48,17 +48,6 @@ class ConfigFile:
         """The last assignment of each symbol (later lines win, as in Kconfig)."""
         return {a.name: a for a in self.assignments}
 
-    def redefinitions(self) -> list[tuple[Assignment, Assignment]]:
-        """Pairs (earlier, later) where one file gives one symbol two values."""
-        seen: dict[str, Assignment] = {}
-        pairs = []
-        for a in self.assignments:
-            prev = seen.get(a.name)
-            if prev is not None and prev.value != a.value:
-                pairs.append((prev, a))
-            seen[a.name] = a
-        return pairs
-
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "error"]

@@ -118,10 +118,6 @@ class Rule:
         return "|".join(self.want)
 
     @property
-    def kernel_text(self) -> str:
-        return str(self.kernel) if self.kernel is not None else ""
-
-    @property
     def where(self) -> str:
         return f"{self.path}:{self.line}" if self.line else self.path
 

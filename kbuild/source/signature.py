@@ -46,11 +46,6 @@ GPGV_TIMEOUT = 120.0
 REFETCH = "the download is damaged or was tampered with: delete it from the cache and fetch again"
 
 
-def signature_packages() -> tuple[str, ...]:
-    """The Debian packages :func:`check_signature` needs (armor is decoded in Python)."""
-    return ("gpgv",)
-
-
 def check_signature(payload: Path, signature: Path, keyring: Path, *, signed: str = "file",
                     shown: str | None = None) -> str:
     """Verify the detached ``signature`` of ``payload`` against the keys of ``keyring``.

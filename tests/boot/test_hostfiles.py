@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from kbuild.boot import lookup as hostfiles
 from kbuild.boot import server
 from kbuild.publish import apply as publish
 from kbuild.publish import explain, stage
@@ -180,12 +179,6 @@ def test_host_whose_profile_is_not_built_gets_no_files(hsite):
     plan = stage.plan_tree(hsite)
     assert any("xenhost1" in w and "not built" in w for w in plan.warnings)
     assert not any("0A000216" in f.relpath or "xenhost1" in f.relpath for f in plan.files)
-
-
-def test_lookup_orders():
-    assert hostfiles.pxelinux_lookup_order("52:54:00:12:34:56", "10.0.2.15", "ABC")[:4] == [
-        "abc", "01-52-54-00-12-34-56", "0A00020F", "0A00020"]
-    assert hostfiles.grub_lookup_order(None, "10.0.2.15")[0] == "grub.cfg-0A00020F"
 
 
 def test_server_snippets_and_lints(hsite):

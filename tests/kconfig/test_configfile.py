@@ -36,12 +36,6 @@ def test_malformed_lines_name_file_and_line(line, needle):
     assert [a.name for a in cfg.assignments] == ["OK"]
 
 
-def test_redefinitions_within_one_file():
-    cfg = parse_text("CONFIG_A=y\nCONFIG_A=m\nCONFIG_B=y\nCONFIG_B=y\n", "f")
-    pairs = cfg.redefinitions()
-    assert [(a.line, b.line) for a, b in pairs] == [(1, 2)]
-
-
 def test_binary_and_missing_files(tmp_path):
     b = tmp_path / "bin"
     b.write_bytes(b"\x7fELF\0\0\0")

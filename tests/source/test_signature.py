@@ -321,10 +321,6 @@ def test_user_gnupg_is_neither_read_nor_written(keys, release, tmp_path, clean_u
     assert [p.name for p in clean_user.iterdir()] == [".gnupg"]
 
 
-def test_signature_packages():
-    assert signature.signature_packages() == ("gpgv",)
-
-
 # --- a url source with signature and keyring, fetched through the pipeline ------------
 
 
