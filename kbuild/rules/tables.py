@@ -22,12 +22,20 @@ _RENAMED_KEYS = {"since", "what", "use", "source"}
 _NIC_CLASSES = ("ethernet", "virtual", "uml")
 
 
-def read_renamed(c: RuleChecker, name: str, body: Any) -> Renamed | None:
-    where: KeyPath = ("renamed", name)
-    if not SYMBOL.match(name):
-        c.error(where, f"[renamed.{name}]: not a Kconfig symbol name")
+def _entry(c: RuleChecker, table: str, name: str, body: Any, pattern: re.Pattern[str], bad_name: str,
+           allowed: set[str]) -> KeyPath | None:
+    """The key path of ``[TABLE.NAME]`` when its name matches and it has only allowed keys."""
+    where: KeyPath = (table, name)
+    if not pattern.match(name):
+        c.error(where, bad_name)
         return None
-    if not c.known_keys(body, where, _RENAMED_KEYS):
+    return where if c.known_keys(body, where, allowed) else None
+
+
+def read_renamed(c: RuleChecker, name: str, body: Any) -> Renamed | None:
+    where = _entry(c, "renamed", name, body, SYMBOL, f"[renamed.{name}]: not a Kconfig symbol name",
+                   _RENAMED_KEYS)
+    if where is None:
         return None
     since_raw = c.text(body, "since", where)
     since = parse_kernel_version(since_raw) if since_raw else None
@@ -50,11 +58,9 @@ def nic_line(text: str, name: str) -> int | None:
 
 
 def read_nic(c: RuleChecker, name: str, body: Any) -> Nic | None:
-    where: KeyPath = ("nic", name)
-    if not _NIC.match(name):
-        c.error(where, f"NIC name {name!r}: lower-case module name with '-' (not '_')")
-        return None
-    if not c.known_keys(body, where, _NIC_KEYS):
+    where = _entry(c, "nic", name, body, _NIC, f"NIC name {name!r}: lower-case module name with '-' "
+                   "(not '_')", _NIC_KEYS)
+    if where is None:
         return None
     symbols = body.get("symbols")
     if (not isinstance(symbols, list) or not symbols

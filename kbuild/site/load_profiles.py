@@ -6,7 +6,7 @@ from typing import Any
 
 from kbuild.site.arches import known_arches
 from kbuild.site.model import LOADERS, NFS_VERSIONS, NfsRoot, Profile, Source, UmlSpec, XenSpec
-from kbuild.site.reader import MAC, NAME, SiteChecker, ipv4, split_by_a_dot
+from kbuild.site.reader import MAC, SiteChecker, ipv4, named_tables
 from kbuild.util.toml import KeyPath
 
 _PROFILE_KEYS = {"description": "", "source": "", "arch": "", "base": "", "fragments": "",
@@ -20,22 +20,13 @@ _UML_KEYS = {"mem": "", "transport": "", "tap": "", "mac": ""}
 def read_profiles(c: SiteChecker, data: Any, sources: dict[str, Source], nfs_server: str,
                   root: Path) -> dict[str, Profile]:
     out: dict[str, Profile] = {}
-    if not isinstance(data, dict):
-        c.error(("profiles",), "[profiles] must be a table of tables")
-        return out
-    for name, body in data.items():
-        where: KeyPath = ("profiles", name)
-        if split_by_a_dot(c, where, body):
-            continue
-        if not NAME.match(name):
-            c.error(where, f"profile name {name!r}: use letters, digits, '.', '_' and '-'")
+    for name, body, where in named_tables(c, data, "profiles", "profile"):
         t = c.table(body, where, _PROFILE_KEYS)
         source = c.string(t, "source", where, required=True) or ""
-        if source and source not in sources:
-            c.error(where + ("source",), f"profile {name!r} uses unknown source {source!r}",
-                    f"define [sources.{source}] or use one of: {', '.join(sorted(sources))}")
-        elif source and sources[source].kind != "kernel":
-            c.error(where + ("source",), f"source {source!r} is a plain file, not a kernel tarball")
+        _source_of_kind(c, where + ("source",), source, sources, "kernel",
+                        (f"profile {name!r} uses unknown source {source!r}",
+                         f"define [sources.{source}] or use one of: {', '.join(sorted(sources))}"),
+                        f"source {source!r} is a plain file, not a kernel tarball")
         arch = c.string(t, "arch", where, default="x86_64", choices=tuple(known_arches())) or "x86_64"
         base = c.string(t, "base", where, default="tinyconfig") or "tinyconfig"
         fragments = c.strings(t, "fragments", where)
@@ -68,11 +59,10 @@ def read_profiles(c: SiteChecker, data: Any, sources: dict[str, Source], nfs_ser
             xw = where + ("xen",)
             xt = c.table(t["xen"], xw, _XEN_KEYS)
             hyp = c.string(xt, "hypervisor", xw, required=True) or ""
-            if hyp and hyp not in sources:
-                c.error(xw + ("hypervisor",), f"hypervisor {hyp!r} is not a defined source",
-                        f"add [sources.{hyp}] with kind = \"file\"")
-            elif hyp and sources[hyp].kind != "file":
-                c.error(xw + ("hypervisor",), f"hypervisor source {hyp!r} must have kind = \"file\"")
+            _source_of_kind(c, xw + ("hypervisor",), hyp, sources, "file",
+                            (f"hypervisor {hyp!r} is not a defined source",
+                             f"add [sources.{hyp}] with kind = \"file\""),
+                            f"hypervisor source {hyp!r} must have kind = \"file\"")
             if arch != "x86_64":
                 c.error(xw, "a Xen dom0 profile must be arch x86_64")
             xen = XenSpec(hyp, c.strings(xt, "args", xw))
@@ -96,6 +86,15 @@ def read_profiles(c: SiteChecker, data: Any, sources: dict[str, Source], nfs_ser
             patches=patches, ip=ip, console=console, cmdline=cmdline, nics=nics,
             loaders=loaders, xen=xen, uml=uml, line=c.lines.line(where))
     return out
+
+
+def _source_of_kind(c: SiteChecker, where: KeyPath, ref: str, sources: dict[str, Source], kind: str,
+                    unknown: tuple[str, str], wrong_kind: str) -> None:
+    """A profile's reference to a source (its kernel, its hypervisor) must name one of ``kind``."""
+    if ref and ref not in sources:
+        c.error(where, *unknown)
+    elif ref and sources[ref].kind != kind:
+        c.error(where, wrong_kind)
 
 
 def _nfsroot(c: SiteChecker, data: Any, where: KeyPath, default_server: str) -> NfsRoot:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from kbuild.site.model import AptConfig, Repository, Source
-from kbuild.site.reader import NAME, SHA256, SiteChecker, split_by_a_dot
+from kbuild.site.reader import SHA256, SiteChecker, named_tables
 from kbuild.util import versions as debversion
 from kbuild.util.toml import KeyPath
 
@@ -18,15 +18,7 @@ _SOURCE_KEYS = {"url": "", "sha256": "", "mirrors": "", "kind": "", "package": "
 
 def read_sources(c: SiteChecker, data: Any, root: Path) -> dict[str, Source]:
     out: dict[str, Source] = {}
-    if not isinstance(data, dict):
-        c.error(("sources",), "[sources] must be a table of tables")
-        return out
-    for name, body in data.items():
-        where: KeyPath = ("sources", name)
-        if not NAME.match(name):
-            c.error(where, f"source name {name!r}: use letters, digits, '.', '_' and '-'")
-        if split_by_a_dot(c, where, body):
-            continue
+    for name, body, where in named_tables(c, data, "sources", "source"):
         t = c.table(body, where, _SOURCE_KEYS)
         kind = c.string(t, "kind", where, default="kernel", choices=("kernel", "file")) or "kernel"
         if "package" in t:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +41,18 @@ def split_by_a_dot(c: SiteChecker, where: KeyPath, body: Any) -> bool:
                 "name splits it", f'quote the name: [{table}."{name}.{sub}"]')
         return True
     return False
+
+
+def named_tables(c: SiteChecker, data: Any, table: str, what: str) -> Iterator[tuple[str, Any, KeyPath]]:
+    """The ``[TABLE.NAME]`` tables of ``data``: (name, body, key path). Reports a TABLE that
+    is not a table of tables, a name a '.' split (skipped) and a name with other characters."""
+    if not isinstance(data, dict):
+        c.error((table,), f"[{table}] must be a table of tables")
+        return
+    for name, body in data.items():
+        where: KeyPath = (table, name)
+        if split_by_a_dot(c, where, body):
+            continue
+        if not NAME.match(name):
+            c.error(where, f"{what} name {name!r}: use letters, digits, '.', '_' and '-'")
+        yield name, body, where

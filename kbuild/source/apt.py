@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from kbuild.errors import InfraError, UserError
 from kbuild.site.model import AptConfig
 from kbuild.util import versions as debversion
-from kbuild.util.files import atomic_write_text, exclusive_lock
+from kbuild.util.files import atomic_write_text, exclusive_lock, sha256_file
 
 Progress = Callable[[str], None]
 CHUNK = 1 << 20
@@ -166,7 +166,7 @@ class AptState:
         dest_dir.mkdir(parents=True, exist_ok=True)
         name = PurePosixPath(cand.filename).name
         final = dest_dir / name
-        if final.is_file() and _sha256(final) == cand.sha256:
+        if final.is_file() and sha256_file(final) == cand.sha256:
             return final
         if progress:
             progress(f"fetch {cand.package} {cand.version} ({cand.size / 1e6:.1f} MB) from the signed index")
@@ -187,7 +187,7 @@ class AptState:
             if len(debs) != 1:
                 raise InfraError(f"apt-get download {cand.package}={cand.version} left "
                                  f"{len(debs)} .deb files, expected one")
-            got = _sha256(debs[0])
+            got = sha256_file(debs[0])
             if got != cand.sha256:
                 raise UserError(f"{debs[0].name}: sha256 {got} does not match the signed index "
                                 f"({cand.sha256})", hint="the download was tampered with or corrupted; "
@@ -237,14 +237,6 @@ def _index_hint(detail: str) -> str:
         return ("the index is not signed by a key in the repository's keyring: check keyring in "
                 "[apt] of kbuild.toml (Debian: /usr/share/keyrings/debian-archive-keyring.gpg)")
     return "check the network and the [apt] repositories (uri, suites) in kbuild.toml"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------

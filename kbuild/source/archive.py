@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kbuild.errors import UserError
-from kbuild.util.files import atomic_write_text
+from kbuild.util.files import atomic_write_text, remove_stale_siblings, temp_sibling
 
 Progress = Callable[[str], None]
 
@@ -63,9 +63,9 @@ def unpack(archive: Path, dest: Path, progress: Progress | None = None) -> Path:
     dest = Path(dest)
     if dest.exists():
         return dest
-    tmp = dest.parent / f".{dest.name}.unpack-{os.getpid()}"
+    tmp = temp_sibling(dest, "unpack")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_unpacks(dest)
+    remove_stale_siblings(dest, "unpack")   # of unpacks that were killed
     shown = str(archive)
     top: str | None = None
     count = 0
@@ -105,14 +105,6 @@ def _filter_kw() -> dict[str, Any]:
     # Python >= 3.11.4 (and 3.12) has the 'data' filter; older Pythons rely on
     # the member checks above, which enforce the same rules.
     return {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-
-
-def _remove_stale_unpacks(dest: Path) -> None:
-    """Remove temp dirs of unpacks that were killed (their PID no longer runs)."""
-    for stale in dest.parent.glob(f".{dest.name}.unpack-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(stale, ignore_errors=True)
 
 
 def write_tree_stamp(stamp: Path, info: dict[str, Any]) -> None:

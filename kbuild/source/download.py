@@ -8,7 +8,6 @@ cache entry is never replaced by an unverified one.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kbuild.errors import InfraError
-from kbuild.util.files import exclusive_lock
+from kbuild.util.files import exclusive_lock, sha256_file
 
 CHUNK = 1 << 20
 # Small network reads: a dropped connection loses at most one unfinished read.
@@ -39,14 +38,6 @@ class _Attempt(Exception):
     """A failure of one URL; the next mirror may still work."""
 
 
-def _hash_file(path: Path) -> hashlib._Hash:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            h.update(block)
-    return h
-
-
 def fetch(urls: tuple[str, ...], sha256: str, dest: Path, policy: FetchPolicy = FetchPolicy(),
           progress: Progress | None = None, check: Callable[[Path], None] | None = None) -> Path:
     """Make ``dest`` hold the file with ``sha256``, taken from the first URL that works.
@@ -57,7 +48,7 @@ def fetch(urls: tuple[str, ...], sha256: str, dest: Path, policy: FetchPolicy = 
     """
     dest = Path(dest)
     if dest.is_file():
-        if _hash_file(dest).hexdigest() == sha256:
+        if sha256_file(dest) == sha256:
             return dest
         # A cache entry that no longer matches its key was damaged on disk.
         dest.unlink()
@@ -67,13 +58,13 @@ def fetch(urls: tuple[str, ...], sha256: str, dest: Path, policy: FetchPolicy = 
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     with exclusive_lock(dest.parent / ".lock", f"download of {dest.name}"):
-        if dest.is_file() and _hash_file(dest).hexdigest() == sha256:
+        if dest.is_file() and sha256_file(dest) == sha256:
             return dest  # another process finished it while we waited
         for url in urls:
             part = dest.parent / (dest.name + ".part")
             try:
                 _fetch_one(url, part, policy, progress)
-                digest = _hash_file(part).hexdigest()
+                digest = sha256_file(part)
                 if digest != sha256:
                     part.unlink()
                     raise _Attempt(f"sha256 mismatch: expected {sha256}, got {digest}")

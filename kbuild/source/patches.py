@@ -25,7 +25,7 @@ from packaging.version import Version
 from kbuild.errors import InfraError, UserError
 from kbuild.site import layout
 from kbuild.site.model import Site, Source
-from kbuild.util.files import atomic_write_text, sha256_text
+from kbuild.util.files import atomic_write_text, remove_stale_siblings, sha256_text, temp_sibling
 from kbuild.util.versions import kernel_version, read_kernel_version
 
 
@@ -173,12 +173,9 @@ def apply_series(site: Site, src: Source, pristine: Path, series_name: str) -> P
         return PatchReport(dest, [e.file for e in used], [e.file for e in skipped], kver)
     if shutil.which("patch") is None:
         raise InfraError("GNU patch not found", hint="install the Debian package patch (scripts/setup)")
-    tmp = dest.parent / f".{dest.name}.patch-{os.getpid()}"
+    tmp = temp_sibling(dest, "patch")
     shutil.rmtree(tmp, ignore_errors=True)
-    for stale in dest.parent.glob(f".{dest.name}.patch-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(stale, ignore_errors=True)
+    remove_stale_siblings(dest, "patch")
     try:
         # A hard-linked copy is cheap; files a patch touches get their own inode
         # first, so the pristine tree never changes.

@@ -1,10 +1,11 @@
-"""Small file-system helpers: atomic writes, digests, locks."""
+"""Small file-system helpers: atomic writes, digests, locks, private temp directories."""
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,20 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
                 break
             h.update(block)
     return h.hexdigest()
+
+
+def temp_sibling(dest: Path, kind: str) -> Path:
+    """``.<name>.<kind>-<pid>`` beside ``dest``: a private place to build what becomes
+    ``dest`` by one rename; :func:`remove_stale_siblings` removes what killed runs left."""
+    return dest.parent / f".{dest.name}.{kind}-{os.getpid()}"
+
+
+def remove_stale_siblings(dest: Path, kind: str) -> None:
+    """Remove the :func:`temp_sibling` directories of processes that no longer run."""
+    for stale in dest.parent.glob(f".{dest.name}.{kind}-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def sha256_text(text: str) -> str:

@@ -237,13 +237,21 @@ def verify_config(config: str | Path, *, display: str | None = None,
     with contextlib.ExitStack() as scratch:
         subject.resolve(workdir, scratch)
         report = report_for(subject, ruleset, planned, profile)
-        if subject.tree is not None:
-            explain_checks(subject.tree, report)
-            if fix is not None:
-                report.fix = search_fix(subject.tree, subject.config, Path(fix), report, ruleset,
-                                        subject.version, [planned.facts],
-                                        SymbolValues(subject.cfg, True, None, subject.known))
+        explain_and_fix(subject, ruleset, report, fix, [planned.facts])
     return report
+
+
+def explain_and_fix(subject: ConfigUnderTest, ruleset: RuleSet, report: VerifyReport,
+                    fix: str | Path | None, facts: Sequence[EntryFacts]) -> None:
+    """With a source tree: explain every failure, and with ``fix`` search the fragment that
+    makes every entry of ``facts`` pass (written to ``fix`` only when verified)."""
+    if subject.tree is None:
+        return
+    explain_checks(subject.tree, report)
+    if fix is not None:
+        report.fix = search_fix(subject.tree, subject.config, Path(fix), report, ruleset,
+                                subject.version, facts,
+                                SymbolValues(subject.cfg, True, None, subject.known))
 
 
 def _resolve(srctree: Path, arch: str, config: Path, workdir: str | Path | None,

@@ -12,10 +12,8 @@ from kbuild.rules.load import load_rules
 from kbuild.rules.model import RuleSet
 from kbuild.site import layout
 from kbuild.site.model import Host, Profile, Site
-from kbuild.verify.check import explain_checks, plan_entry, read_config_under_test, report_for
-from kbuild.verify.fix import search_fix
+from kbuild.verify.check import explain_and_fix, plan_entry, read_config_under_test, report_for
 from kbuild.verify.report import VerifyReport
-from kbuild.verify.verdicts import SymbolValues
 
 
 def profile_entry(profile: Profile) -> BootSpec:
@@ -85,12 +83,7 @@ def verify_profile(site: Site, profile: Profile, rules: RuleSet | None = None, *
                 if c.verdict != "pass" and (c.rule, c.found, c.verdict) not in known:
                     c.subject = f"host {host.name}: {c.subject}"
                     report.checks.append(c)
-        if subject.tree is not None:
-            explain_checks(subject.tree, report)
-            if fix is not None:
-                report.fix = search_fix(subject.tree, subject.config, Path(fix), report, ruleset,
-                                        subject.version, [planned.facts, *(e.facts for _, e in hosts)],
-                                        SymbolValues(subject.cfg, True, None, subject.known))
+        explain_and_fix(subject, ruleset, report, fix, [planned.facts, *(e.facts for _, e in hosts)])
     return report
 
 
