@@ -27,7 +27,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"build"}),                       # configure, make
     frozenset({"publish", "lab"}),              # the TFTP tree; real boots
     frozenset({"commands", "tasks"}),           # `kbuild SUB`; doit task creators
-    frozenset({"cli", "__main__"}),             # the `kbuild` entry point
+    frozenset({"cli"}),                         # the `kbuild` entry point (loads commands/)
+    frozenset({"__main__"}),                    # `python -m kbuild`
 )
 # Imports between two units of one layer that are allowed all the same: none.
 SIDEWAYS: frozenset[tuple[str, str]] = frozenset()
