@@ -123,23 +123,3 @@ def test_sigkill_during_build_recovers_without_rebuilding_everything(built):
     assert (bdir / "arch/x86/boot/bzImage").is_file()
 
 
-def test_sigkill_during_configure_leaves_a_whole_config(built):
-    import time
-
-    from kbuild.kconfig.tree import values_of
-
-    cfg = REPO / "artifacts/build/nfsroot/.config"
-    before = cfg.read_text()
-    frag = REPO / "fragments" / "console-serial.config"
-    original = frag.read_text()
-    try:
-        frag.write_text(original + "# force configure to run\n")
-        proc = _start_doit("config:nfsroot")
-        time.sleep(2.0)  # kconfiglib is parsing the tree
-        _kill_group(proc)
-        assert cfg.read_text() == before  # untouched (or replaced whole, which here is the same)
-        r = doit("config:nfsroot")
-        assert r.code == 0 and "config:nfsroot" in r.executed, r.out
-        assert values_of(cfg.read_text())["ROOT_NFS"] == "y"
-    finally:
-        frag.write_text(original)

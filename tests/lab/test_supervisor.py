@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -94,10 +95,25 @@ def test_guest_that_never_prints_the_marker_times_out(tmp_path):
     assert _leftovers(str(tmp_path)) == []
 
 
+def _host_rpcbind_socket() -> tuple[int, int, int] | None:
+    """The host's /run/rpcbind.sock as it is now (inode, change time, type), or None."""
+    try:
+        st = os.lstat("/run/rpcbind.sock")
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_ctime_ns, stat.S_IFMT(st.st_mode)
+
+
 def test_nfsv3_lab_starts_rpcbind_in_a_private_run(tmp_path):
-    spec = _spec(tmp_path, "echo KBUILD-MARKER TOKEN; echo KBUILD-DONE TOKEN", protocols=(3, 4))
+    """rpcbind's socket is made in the lab's own /run (the guest, in the lab's mount
+    namespace, sees it), and the host's /run/rpcbind.sock is exactly as it was: neither
+    created, replaced nor removed by the lab."""
+    before = _host_rpcbind_socket()
+    spec = _spec(tmp_path, "if [ -S /run/rpcbind.sock ]; then echo RPCBIND-SOCKET-IN-LAB-RUN; fi; "
+                           "echo KBUILD-MARKER TOKEN; echo KBUILD-DONE TOKEN", protocols=(3, 4))
     res = bootlab.run_lab(spec, tmp_path / "lab")
     assert res["ok"] is True, res
     assert "rpcbind" in res["logs"]
-    assert not Path("/run/rpcbind.sock").exists() or Path("/run/rpcbind.sock").is_socket()
+    assert "RPCBIND-SOCKET-IN-LAB-RUN" in Path(res["console"]).read_text()
+    assert _host_rpcbind_socket() == before
     assert _leftovers(str(tmp_path)) == []

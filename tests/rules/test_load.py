@@ -165,4 +165,22 @@ def test_every_symbol_the_rules_name_for_6_1_exists_in_linux_6_1(linux_src):
                       if s not in known})
     assert missing == []
     assert "NET_ETHERNET" not in known            # the <3.2 rule names a symbol 6.1 lacks
-    assert rules.RULES_DIR.is_dir()
+
+
+def test_builtin_rule_files_are_the_package_data_in_table_order():
+    """The files load_rules reads are the kbuild.rules package data (what pyproject ships),
+    the NFS root first and the entry's own checks last, the rest by name."""
+    import importlib.resources
+    import tomllib
+
+    shipped = sorted(f.name for f in importlib.resources.files("kbuild.rules").iterdir()
+                     if f.name.endswith(".toml"))
+    assert shipped == ["consoles.toml", "entry.toml", "nfsroot.toml", "nics.toml", "renames.toml",
+                       "uml.toml", "xen.toml"]
+    files = rules.builtin_files()
+    assert [f.name for f in files] == ["nfsroot.toml", "xen.toml", "uml.toml", "consoles.toml",
+                                       "entry.toml", "nics.toml", "renames.toml"]
+    assert all(f.parent == rules.RULES_DIR for f in files)
+    package_data = tomllib.loads((Path(rules.__file__).parents[2] / "pyproject.toml").read_text())
+    assert package_data["tool"]["setuptools"]["package-data"]["kbuild.rules"] == ["*.toml"]
+    assert load_rules().files == tuple(str(f) for f in files)
