@@ -178,11 +178,3 @@ def test_deb_source_keys_are_checked(tmp_path):
     assert "upstream belongs to a deb source" in err
 
 
-def test_lock_entries_are_validated_with_their_line(tmp_path):
-    from kbuild.site.lock import LockError
-
-    (tmp_path / "kbuild.lock").write_text('[sources."debian-6.1"]\npackage = "linux-source-6.1"\n')
-    with pytest.raises(LockError) as exc:
-        _site(tmp_path, GOOD)
-    err = str(exc.value)
-    assert "kbuild.lock:1: error: lock entry 'debian-6.1': missing version" in err
