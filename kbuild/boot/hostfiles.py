@@ -23,6 +23,8 @@ from kbuild.site.model import Host, Profile
 
 @dataclass(frozen=True)
 class HostFile:
+    """One per-host file of the TFTP tree: where, what, and its mode."""
+
     relpath: str
     text: str
     mode: int = 0o644

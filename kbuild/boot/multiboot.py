@@ -14,6 +14,8 @@ MB2_MAGIC = 0xE85250D6
 
 @dataclass(frozen=True)
 class MultibootInfo:
+    """Which multiboot headers a hypervisor image carries, and whether it is gzipped."""
+
     multiboot1: bool
     multiboot2: bool
     compressed: bool

@@ -22,6 +22,9 @@ NFSROOT_OPTIONS_MAX = 194       # 256-byte option buffer minus kernel defaults a
 
 @dataclass
 class Export:
+    """One NFS export: the path, the lowest NFS version asked of it, and the profiles, hosts
+    and clients that use it."""
+
     path: str
     version: str
     profiles: list[str] = field(default_factory=list)
@@ -31,6 +34,8 @@ class Export:
 
 @dataclass
 class Snippets:
+    """The server files (name -> text) and the lint warnings about them."""
+
     files: dict[str, str]
     warnings: list[str]
 

@@ -25,6 +25,9 @@ from kbuild.util.files import sha256_text, write_text_if_changed
 
 @dataclass
 class ConfigureResult:
+    """What configure did: the .config, whether it changed, how long it took, how many
+    symbols the tree has and were requested, and the fragments' warnings."""
+
     config: Path
     changed: bool
     seconds: float

@@ -23,6 +23,9 @@ Progress = Callable[[str], None]
 
 @dataclass
 class BuildResult:
+    """A finished build: the image, its kernel release, seconds and make steps, the log and
+    the build record."""
+
     image: Path
     release: str
     seconds: float

@@ -25,6 +25,8 @@ Progress = Callable[[str], None]
 
 @dataclass
 class MakeRun:
+    """One make run: the command, seconds, steps seen, the log."""
+
     argv: list[str]
     seconds: float
     steps: int

@@ -19,6 +19,9 @@ from kbuild.kconfig.whynot import current_value, explain
 
 @dataclass
 class MergeResult:
+    """The fragments merged: every requested assignment (by symbol) and every diagnostic;
+    values were applied only when there is no error."""
+
     requested: dict[str, Assignment] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 

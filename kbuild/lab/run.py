@@ -24,6 +24,10 @@ from kbuild.site.model import NfsRoot, Profile, Site
 
 @dataclass
 class BootResult:
+    """A boot that reached init's marker: the profile and variant, when the marker came, the
+    console log and what init reported; a failed boot raises InfraError instead
+    (:func:`boot_result`)."""
+
     profile: str
     variant: str
     ok: bool

@@ -37,6 +37,8 @@ def _pdeathsig() -> None:
 
 @dataclass
 class Child:
+    """A process the supervisor started, with its log."""
+
     name: str
     proc: subprocess.Popen[bytes]
     log: Path
@@ -44,6 +46,9 @@ class Child:
 
 @dataclass
 class Lab:
+    """The supervisor's state: the spec, its work directory and its children (stopped by PID
+    at the end)."""
+
     spec: dict[str, Any]
     workdir: Path
     children: list[Child] = field(default_factory=list)
@@ -103,7 +108,8 @@ def _copy(src: Any, dst: Any) -> None:
 
 
 class LabFailure(Exception):
-    pass
+    """The lab could not run (a server did not start, a command failed); reported in the
+    result file."""
 
 
 def _wait_port(port: int, child: Child, timeout: float) -> None:

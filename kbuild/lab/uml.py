@@ -27,6 +27,9 @@ FPSTRESS = Path(__file__).resolve().parent / "fpstress.c"   # package data
 
 @dataclass(frozen=True)
 class UmlVariant:
+    """One UML boot: NFS version, network transport, addressing, and whether the workloads
+    run."""
+
     nfs_version: str      # "3" or "4"
     transport: str        # "vector" or "tuntap"
     addressing: str       # "dhcp" or "static"

@@ -20,6 +20,10 @@ from kbuild.publish.manifest import read_manifest
 
 @dataclass
 class Explanation:
+    """explain-boot's answer: the names PXELINUX tries and the file found, the entry it
+    boots (kernel, hypervisor, arguments), their provenance from the manifest, problems, and
+    the verify verdict."""
+
     tree: Path
     tried: list[tuple[str, bool]]
     config_file: str

@@ -107,6 +107,8 @@ def checked_files(files: Sequence[TreeFile]) -> list[TreeFile]:
 
 @dataclass
 class Want:
+    """A file to publish, with its digest and size once :meth:`digest` ran."""
+
     relpath: str
     parts: tuple[str, ...]
     mode: int
@@ -149,6 +151,9 @@ class Want:
 
 @dataclass
 class Plan:
+    """Every change one publish makes, decided before any: writes (payloads first), files
+    kept, removals, directories, the new manifest's files and generation."""
+
     live: dict[str, Any] | None
     generation: int
     writes: list[Want]                        # payloads first, then entries

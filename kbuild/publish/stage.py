@@ -21,6 +21,8 @@ from kbuild.util.files import sha256_text, write_text_if_changed
 
 @dataclass
 class BuiltProfile:
+    """A profile that has a build record and an image."""
+
     profile: Profile
     record: dict[str, object]
 
@@ -65,6 +67,9 @@ def _default_label(entries: list[BootEntry]) -> str | None:
 
 @dataclass
 class StagePlan:
+    """The staged tree: every file, the profiles' and hosts' entries, and warnings (hosts
+    whose profile is not built)."""
+
     files: list[TreeFile]
     entries: list[BootEntry]
     host_entries: dict[str, BootEntry]

@@ -78,6 +78,8 @@ NIC_DRIVERS = "@nic-drivers"
 
 @dataclass(frozen=True)
 class Condition:
+    """One fact of a rule's ``when``: the values it matches, or (negated) must not match."""
+
     fact: str
     values: frozenset[str]
     negated: bool
@@ -157,6 +159,9 @@ class Renamed:
 
 @dataclass(frozen=True)
 class RuleSet:
+    """The loaded rules in table order, the NICs by name, the files they came from and the
+    renamed symbols. :meth:`nic` raises UserError for an unknown NIC."""
+
     rules: tuple[Rule, ...]
     nics: dict[str, Nic]
     files: tuple[str, ...]

@@ -28,6 +28,9 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class FetchPolicy:
+    """How hard a download tries: timeouts, attempts per URL, and whether the network may be
+    used at all."""
+
     connect_timeout: float = 15.0
     read_timeout: float = 60.0
     attempts_per_url: int = 4       # one first try + resumes after a dropped connection

@@ -31,6 +31,8 @@ from kbuild.util.versions import kernel_version, read_kernel_version
 
 @dataclass(frozen=True)
 class SeriesEntry:
+    """One line of a series file: the patch, its kernel version range, its line."""
+
     file: str
     spec: SpecifierSet | None
     line: int
@@ -41,6 +43,8 @@ class SeriesEntry:
 
 @dataclass(frozen=True)
 class Series:
+    """A patch series (patches/<name>/series) and its patches, in order."""
+
     name: str
     directory: Path
     patches: tuple[SeriesEntry, ...]
@@ -131,6 +135,9 @@ def touched_files(patch_text: str) -> list[str]:
 
 @dataclass
 class PatchReport:
+    """A patched tree, the patches applied and skipped (out of range), and the kernel
+    version."""
+
     tree: Path
     applied: list[str]
     skipped: list[str]

@@ -123,6 +123,8 @@ def _bracket_delta(text: str) -> int:
 
 
 class LineIndex(Protocol):
+    """Anything that gives a key path's line (KeyLines, LazyKeyLines)."""
+
     def line(self, path: KeyPath) -> int | None: ...
 
 

@@ -66,7 +66,7 @@ _VERSION = re.compile(r"(?:(\d{1,9}):)?([0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.
 
 
 class BadVersion(ValueError):
-    pass
+    """Not a Debian version."""
 
 
 def split(version: str) -> tuple[int, str, str]:

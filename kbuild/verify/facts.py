@@ -26,6 +26,8 @@ _UML_TUNTAP = re.compile(r"^eth\d+=tuntap\b")
 
 @dataclass
 class EntryFacts:
+    """An entry's facts (name -> values), the lengths limit rules measure, and notes."""
+
     facts: dict[str, frozenset[str]]
     measures: dict[str, int]
     notes: list[str]
