@@ -1,6 +1,6 @@
-"""doit entry point: the tasks live in kbuild/tasks.py (run `doit list`)."""
-from kbuild.tasks import (  # noqa: F401
-    DOIT_CONFIG,
+"""doit entry point: the tasks live in kbuild/tasks/ (run `doit list`)."""
+from kbuild.tasks.creators import (  # noqa: F401
+    doit_config,
     task_boot,
     task_build,
     task_config,
@@ -11,3 +11,5 @@ from kbuild.tasks import (  # noqa: F401
     task_unpack,
     task_verify,
 )
+
+DOIT_CONFIG = doit_config()

@@ -22,8 +22,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kbuild import layout, publish, stage  # noqa: E402
-from kbuild.site import load_site  # noqa: E402
+from kbuild.publish import apply as publish  # noqa: E402
+from kbuild.publish import stage  # noqa: E402
+from kbuild.site import layout  # noqa: E402
+from kbuild.site.load import load_site  # noqa: E402
 
 
 def hosts_toml(n: int, changed: int | None = None) -> str:

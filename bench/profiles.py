@@ -15,9 +15,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kbuild import bootlab, layout, pipeline  # noqa: E402
+from kbuild.build import kernel as pipeline  # noqa: E402
 from kbuild.errors import KbuildError  # noqa: E402
-from kbuild.site import load_site  # noqa: E402
+from kbuild.lab import boot as bootlab  # noqa: E402
+from kbuild.site import layout  # noqa: E402
+from kbuild.site.load import load_site  # noqa: E402
 
 
 def main() -> None:

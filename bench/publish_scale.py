@@ -11,7 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from kbuild.publish import TreeFile, publish
+from kbuild.publish.apply import publish
+from kbuild.publish.plan import TreeFile
 
 
 def entries(n: int, version: str) -> list[TreeFile]:

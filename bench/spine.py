@@ -27,9 +27,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kbuild import build as make  # noqa: E402
-from kbuild import layout, pipeline, toolchain  # noqa: E402
-from kbuild.site import load_site  # noqa: E402
+from kbuild.build import configure, kernel, make  # noqa: E402
+from kbuild.kconfig import environment  # noqa: E402
+from kbuild.site import arches, layout  # noqa: E402
+from kbuild.site.load import load_site  # noqa: E402
+from kbuild.source.tree import require_tree  # noqa: E402
 
 
 def wall(fn, repeat: int = 1) -> float:
@@ -62,22 +64,22 @@ def main() -> None:
 
     # Make sure the real pipeline is complete (this also provides the tree and .config).
     run([doit, f"kernel:{profile.name}"], cwd=REPO)
-    tree = pipeline.require_tree(site, profile)
+    tree = require_tree(site, profile)
     config = layout.config_path(site, profile)
-    tc = toolchain.detect_toolchain()
-    image_rel = toolchain.IMAGE_PATHS[profile.arch]
+    tc = environment.detect_toolchain()
+    image_rel = arches.IMAGE_PATHS[profile.arch]
 
     with tempfile.TemporaryDirectory(prefix="kbuild-bench-", dir=site.artifacts) as tmpd:
         tmp = Path(tmpd)
         results: list[tuple[str, str]] = []
 
         # configure: kconfiglib in process vs make olddefconfig on the same input
-        t_cfg = wall(lambda: pipeline.resolve_profile_config(site, profile, tree), repeat=3)
+        t_cfg = wall(lambda: configure.resolve_profile_config(site, profile, tree), repeat=3)
         mk = tmp / "olddef"
         mk.mkdir()
-        plain = toolchain.Toolchain()
-        base_env = toolchain.base_environment()
-        run(["make", "-s", "-C", str(tree), f"O={mk}", *toolchain.make_variables(profile.arch, plain),
+        plain = environment.Toolchain()
+        base_env = environment.base_environment()
+        run(["make", "-s", "-C", str(tree), f"O={mk}", *make.make_variables(profile.arch, plain),
              "tinyconfig"], env=base_env)
         merged = (mk / ".config").read_text() + "".join(
             site.fragment_path(f).read_text() for f in profile.fragments)
@@ -85,7 +87,7 @@ def main() -> None:
         def olddef() -> None:
             (mk / ".config").write_text(merged)
             run(["make", "-s", "-C", str(tree), f"O={mk}",
-                 *toolchain.make_variables(profile.arch, plain), "olddefconfig"], env=base_env)
+                 *make.make_variables(profile.arch, plain), "olddefconfig"], env=base_env)
 
         olddef()  # builds the conf tool once
         t_old = wall(olddef, repeat=3)
@@ -95,8 +97,8 @@ def main() -> None:
         # no-op runs
         t_noop_doit = wall(lambda: run([doit, f"kernel:{profile.name}"], cwd=REPO), repeat=5)
         bdir = layout.build_dir(site, profile)
-        env = pipeline.build_environment(site)
-        noop_make = make.make_argv(tree, bdir, toolchain.make_variables(profile.arch, tc),
+        env = kernel.build_environment(site)
+        noop_make = make.make_argv(tree, bdir, make.make_variables(profile.arch, tc),
                                    [profile.image], make.default_jobs())
         t_noop_make = wall(lambda: run(noop_make, env=env), repeat=3)
         results.append(("no-op doit kernel:" + profile.name, f"{t_noop_doit:.2f} s"))
@@ -107,7 +109,7 @@ def main() -> None:
             bare = tmp / "bare"
             bare.mkdir()
             shutil.copy(config, bare / ".config")
-            bare_argv = make.make_argv(tree, bare, toolchain.make_variables(profile.arch, plain),
+            bare_argv = make.make_argv(tree, bare, make.make_variables(profile.arch, plain),
                                        [profile.image], make.default_jobs())
             t_bare = wall(lambda: run(bare_argv, env=base_env))
             # kbuild, cold: its own build function, fresh build dir, empty ccache
@@ -117,10 +119,10 @@ def main() -> None:
             cfg = layout.config_path(cold_site, profile)
             cfg.parent.mkdir(parents=True)
             shutil.copy(config, cfg)
-            t_kb = wall(lambda: pipeline.build(cold_site, profile))
+            t_kb = wall(lambda: kernel.build(cold_site, profile))
             shutil.rmtree(layout.build_dir(cold_site, profile) / "arch")
             shutil.rmtree(layout.build_dir(cold_site, profile) / "kernel")
-            t_warm = wall(lambda: pipeline.build(cold_site, profile))
+            t_warm = wall(lambda: kernel.build(cold_site, profile))
             results.append(("cold build, kbuild (ccache empty)", f"{t_kb:.0f} s"))
             results.append(("cold build, bare make (no ccache)", f"{t_bare:.0f} s"))
             results.append(("rebuild of arch/ + kernel/ with warm ccache", f"{t_warm:.0f} s"))
@@ -129,7 +131,7 @@ def main() -> None:
         results.append((f"{profile.image} size", f"{image.stat().st_size / 2**20:.2f} MiB "
                                                  f"({image.stat().st_size} bytes)"))
         if args.boot:
-            from kbuild import bootlab
+            from kbuild.lab import boot as bootlab
 
             res = bootlab.boot_profile(site, profile)
             results.append(("PXE boot to marker (QEMU TCG)", f"{res.marker_seconds:.1f} s"))

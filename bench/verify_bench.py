@@ -9,7 +9,7 @@ once into a temp file so every tool reads the same plain text. Measured:
 * in process: ``verify.verify_config(CONFIG)`` without a source tree, the
   first call (rule files parsed) and the warm calls after it (target: a
   10k-line config in <= 20 ms);
-* as a command: ``python -m kbuild.cmd_verify CONFIG`` (interpreter start,
+* as a command: ``python -m kbuild verify CONFIG`` (interpreter start,
   imports, rule files, the check, the table), and with ``--json``;
 * with ``--srctree``: loading the Kconfig tree, resolving and explaining;
 * kernel-hardening-checker ``-c CONFIG`` side by side, when it is installed
@@ -76,7 +76,7 @@ def main() -> int:
               f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
         print()
 
-        from kbuild import verify  # imported here so import time is not counted
+        from kbuild.verify import check as verify  # imported here so import time is not counted
 
         t = time.perf_counter()
         first = verify.verify_config(config)
@@ -97,11 +97,11 @@ def main() -> int:
         print()
 
         py = sys.executable
-        cmd = [py, "-m", "kbuild.cmd_verify", str(config)]
+        cmd = [py, "-m", "kbuild", "verify", str(config)]
         table, code = timed_command(cmd, args.command_runs)
         js, _ = timed_command(cmd + ["--json"], args.command_runs)
         bare, _ = timed_command([py, "-c", "pass"], args.command_runs)
-        print("as a command (python -m kbuild.cmd_verify):")
+        print("as a command (python -m kbuild verify):")
         print(f"  table: {stats(table)}  exit {code}")
         print(f"  --json: {stats(js)}")
         print(f"  (python -c pass alone: {stats(bare)})")
@@ -109,14 +109,16 @@ def main() -> int:
 
         srctree = Path(args.srctree)
         if (srctree / "Kconfig").is_file():
-            from kbuild import kconfig, toolchain
+            from kbuild.kconfig import environment as toolchain
+            from kbuild.kconfig import fixsearch as kconfig_fixsearch
+            from kbuild.kconfig import tree as kconfig
 
             t = time.perf_counter()
             env = toolchain.kconfig_environment(srctree.resolve(), "x86_64", toolchain.detect_toolchain())
             tree = kconfig.load_tree(srctree.resolve(), "x86_64", env, Path(tmp) / "work")
             load = time.perf_counter() - t
             t = time.perf_counter()
-            kconfig.resolve_config(tree, config)
+            kconfig_fixsearch.resolve_config(tree, config)
             resolve = time.perf_counter() - t
             t = time.perf_counter()
             full = verify.verify_config(config, srctree=srctree, workdir=Path(tmp) / "work2")

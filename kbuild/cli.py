@@ -1,9 +1,9 @@
-"""The ``kbuild`` command: a thin dispatcher over the library.
+"""The ``kbuild`` command (and ``python -m kbuild``): a thin dispatcher over the library.
 
-Each subcommand lives in ``kbuild/cmd_<name>.py`` with ``add_arguments`` and
-``run``. This module is the only place that turns kbuild errors into messages
-and exit codes: 0 success, 1 failed requirements or a failed operation,
-2 bad input.
+Each subcommand lives in ``kbuild/commands/<name>.py`` with ``add_arguments`` and
+``run`` (and, where an error must also be reported on stdout, ``on_error``). This
+module is the only place that turns kbuild errors into messages and exit codes:
+0 success, 1 failed requirements or a failed operation, 2 bad input, 3 a bug.
 """
 from __future__ import annotations
 
@@ -12,19 +12,25 @@ import importlib
 import os
 import sys
 import traceback
+from types import ModuleType
 
 from kbuild import __version__
 from kbuild.errors import KbuildError, describe
 
 COMMANDS = {
-    "verify": ("cmd_verify", "check a kernel .config against the root-over-NFS requirements"),
-    "publish": ("cmd_publish", "write the TFTP tree (boot loaders, kernels, entries) atomically"),
-    "rollback": ("cmd_publish", "restore the previous published generation"),
-    "explain-boot": ("cmd_explain", "show which PXELINUX file a client loads and what it boots"),
-    "fetch": ("cmd_site", "fetch sources into the cache (deb sources from the signed index, locked)"),
-    "pin": ("cmd_site", "move a deb source's entry in kbuild.lock, or re-pin a file:// source"),
-    "check-site": ("cmd_site", "validate kbuild.toml and print a summary"),
+    "verify": "check a kernel .config against the root-over-NFS requirements",
+    "publish": "write the TFTP tree (boot loaders, kernels, entries) atomically",
+    "rollback": "restore the previous published generation",
+    "explain-boot": "show which PXELINUX file a client loads and what it boots",
+    "fetch": "fetch sources into the cache (deb sources from the signed index, locked)",
+    "pin": "move a deb source's entry in kbuild.lock, or re-pin a file:// source",
+    "check-site": "validate kbuild.toml and print a summary",
 }
+
+
+def command_module(name: str) -> ModuleType:
+    """kbuild/commands/<name>.py (``-`` becomes ``_``)."""
+    return importlib.import_module(f"kbuild.commands.{name.replace('-', '_')}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,24 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kbuild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, (module, help_text) in COMMANDS.items():
+    for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        mod = importlib.import_module(f"kbuild.{module}")
-        adder = getattr(mod, f"add_{name.replace('-', '_')}_arguments", None) or mod.add_arguments
-        adder(p)
-        p.set_defaults(_module=module, _name=name)
+        command_module(name).add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    mod = importlib.import_module(f"kbuild.{args._module}")
-    runner = getattr(mod, f"run_{args._name.replace('-', '_')}", None) or mod.run
+    mod = command_module(args.command)
     try:
-        code: int = runner(args)
+        code: int = mod.run(args)
         return code
     except KbuildError as e:
+        on_error = getattr(mod, "on_error", None)
+        if on_error is not None:
+            on_error(args, e)       # verify --json: the error as one JSON document on stdout
         print(describe(e), file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:

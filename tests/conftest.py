@@ -28,7 +28,7 @@ from tests.e2e import REPO, WorkSite, copy_site
 def repo_site():
     """The checkout's site, read-only: for tests of the site model itself. Nothing that
     runs the pipeline uses it (see ``work_site``)."""
-    from kbuild.site import load_site
+    from kbuild.site.load import load_site
 
     return load_site(REPO / "kbuild.toml")
 
@@ -45,7 +45,7 @@ def work_site(tmp_path_factory) -> WorkSite:
 def linux_src(work_site) -> Path:
     """The real, pristine 6.1 source tree, fetched and unpacked by the pipeline
     (`doit unpack:debian-6.1`) once per session in ``work_site``."""
-    from kbuild import layout
+    from kbuild.site import layout
 
     r = work_site.doit("unpack:debian-6.1")
     assert r.code == 0, r.out
@@ -58,7 +58,7 @@ def linux_src(work_site) -> Path:
 @pytest.fixture(scope="session")
 def linux_src_612(work_site) -> Path:
     """The real, pristine 6.12 source tree (`doit unpack:debian-6.12`), once per session."""
-    from kbuild import layout
+    from kbuild.site import layout
 
     r = work_site.doit("unpack:debian-6.12")
     assert r.code == 0, r.out
@@ -70,7 +70,7 @@ def linux_src_612(work_site) -> Path:
 
 def configure(work_site: WorkSite, profile: str) -> Path:
     """`doit config:<profile>` in the work site (a no-op when up to date); the .config."""
-    from kbuild import layout
+    from kbuild.site import layout
 
     r = work_site.doit(f"config:{profile}")
     assert r.code == 0, r.out

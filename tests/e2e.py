@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kbuild.site import Profile, Site
+    from kbuild.site.model import Profile, Site
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -105,7 +105,7 @@ class WorkSite:
     @property
     def site(self) -> Site:
         """The copy's site as it is now (read afresh: the pipeline may move kbuild.lock)."""
-        from kbuild.site import load_site
+        from kbuild.site.load import load_site
 
         return load_site(self.toml)
 
@@ -132,7 +132,7 @@ class WorkSite:
 def fake_build(site: Site, profile: Profile, config_text: str, release: str = "6.1.192") -> Path:
     """What a finished `doit build:<profile>` leaves (image, .config, kbuild-build.json),
     without compiling: for tests of staging, publishing and explaining."""
-    from kbuild import layout
+    from kbuild.site import layout
 
     bdir = layout.build_dir(site, profile)
     image = bdir / ("linux" if profile.arch == "um" else "arch/x86/boot/bzImage")

@@ -59,7 +59,7 @@ def test_publish_dry_run_changes_nothing(tmp_path, nfsroot_config):
     """A site with nothing built says so; once nfsroot is built (here: a stand-in image
     beside the real .config of `doit config:nfsroot`, which publish verifies), a dry run
     lists what it would write and writes nothing."""
-    from kbuild.site import load_site
+    from kbuild.site.load import load_site
 
     d = _site_copy(tmp_path / "site")
     target = tmp_path / "tftp"
@@ -92,5 +92,15 @@ def test_verify_json_on_garbage(tmp_path):
     f.write_text("hello\nworld\n")
     r = _run([str(BIN / "kbuild"), "verify", str(f), "--json"], REPO)
     assert r.returncode == 2
-    doc = json.loads(r.stdout)
-    assert doc
+    doc = json.loads(r.stdout)            # one document on stdout, for bad input too
+    import jsonschema
+
+    jsonschema.Draft202012Validator(json.loads((REPO / "docs/verify-schema.json").read_text())).validate(doc)
+    assert (doc["status"], doc["exit_code"]) == ("error", 2)
+    assert doc["errors"] == [{
+        "path": str(f), "line": None, "severity": "error",
+        "message": "not a kernel config: no CONFIG_ assignment in 2 line(s) "
+                   "(line 1: not a Kconfig assignment: 'hello')",
+        "hint": "pass a .config, a savedefconfig output or a fragment (gzip/xz/bzip2 compressed ones too)"}]
+    # the same message for people, on stderr, and nothing else there
+    assert r.stderr.startswith(f"{f}: error: not a kernel config") and "Traceback" not in r.stderr

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from kbuild.cmdline import read_entry
+from kbuild.boot.read import read_entry
 
 pytestmark = [pytest.mark.build, pytest.mark.boot]
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from kbuild.kconfig import values_of
+from kbuild.kconfig.tree import values_of
 
 pytestmark = [pytest.mark.build, pytest.mark.boot]
 

@@ -1,0 +1,115 @@
+"""GRUB 2 network-boot configuration (grub.cfg and per-host grub.cfg-01-<mac>)."""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from kbuild.boot.draft import Draft, pick, shell_words, statements
+from kbuild.boot.entry import GENERATED, BootEntry, BootSpec
+from kbuild.errors import UserError
+
+_SPECIAL = set(" \t\n\"'\\$;|&<>(){}[]#")
+
+
+def quote_arg(arg: str) -> str:
+    """Quote one word for grub.cfg's shell-like lexer (single quotes, no expansion)."""
+    if "\n" in arg:
+        raise UserError(f"GRUB argument {arg!r} contains a line break")
+    if arg and not (set(arg) & _SPECIAL):
+        return arg
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
+def _words(args: Sequence[str]) -> str:
+    return " ".join(quote_arg(a) for a in args)
+
+
+def menuentry(e: BootEntry) -> str:
+    lines = [f"menuentry {quote_arg(e.title)} --id {quote_arg(e.label)} {{"]
+    if e.hypervisor:
+        # Xen and the dom0 kernel treat the first word of a multiboot command
+        # line as the image name, hence GRUB's customary "placeholder".
+        mb, mod = ("multiboot2", "module2") if e.multiboot2 else ("multiboot", "module")
+        lines.append(f"    {mb} /{e.hypervisor} placeholder {_words(e.hypervisor_args)}".rstrip())
+        lines.append(f"    {mod} /{e.kernel} placeholder {_words(e.kernel_args)}".rstrip())
+    else:
+        lines.append(f"    linux /{e.kernel} {_words(e.kernel_args)}".rstrip())
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _header(default: str, timeout_s: int) -> list[str]:
+    return [f"# {GENERATED}",
+            "insmod gzio",  # Xen is staged gzipped; multiboot loads it through gzio
+            "serial --unit=0 --speed=115200",
+            "terminal_input serial console",
+            "terminal_output serial console",
+            f"set default={quote_arg(default)}",
+            f"set timeout={timeout_s}",
+            ""]
+
+
+def menu_config(entries: Sequence[BootEntry], default: str | None, timeout_s: int = 3) -> str:
+    if not entries:
+        raise UserError("no GRUB entries to write")
+    return "\n".join(_header(default or entries[0].label, timeout_s)) + "\n".join(
+        menuentry(e) for e in entries)
+
+
+def host_config(entry: BootEntry) -> str:
+    return "\n".join(_header(entry.label, 0)) + menuentry(entry)
+
+
+_MENUENTRY = re.compile(r"""^menuentry\s+(?:'([^']*)'|"([^"]*)"|(\S+))""")
+
+
+_MENU_ID = re.compile(r"""\s--id[ =](?:'([^']*)'|"([^"]*)"|([^\s{]+))""")
+
+
+_GRUB_DEFAULT = re.compile(r"""^set\s+default\s*=\s*["']?([^"'\s]*)""")
+
+
+def _drop_placeholder(args: list[str]) -> list[str]:
+    # grub-mkconfig's Xen entries put a dummy first word where the image name goes
+    return args[1:] if args and args[0] == "placeholder" else args
+
+
+def read_grub2(text: str, shown: str, label: str | None) -> BootSpec:
+    entries: list[Draft] = []
+    default = None
+    current: Draft | None = None
+    for lineno, line in statements(text):
+        m = _GRUB_DEFAULT.match(line)
+        if m:
+            default = m.group(1)
+            continue
+        m = _MENUENTRY.match(line)
+        if m:
+            current = Draft(label=next(g for g in m.groups() if g is not None), line=lineno)
+            ident = _MENU_ID.search(line)
+            if ident:
+                current.ident = next(g for g in ident.groups() if g is not None)
+            entries.append(current)
+            continue
+        if current is None:
+            continue
+        word, _, rest = line.partition(" ")
+        words = [w for w in shell_words(rest) if not w.startswith("--")]
+        if not words:
+            continue
+        if word in ("linux", "linux16", "linuxefi"):
+            current.kernel, current.args = words[0], words[1:]
+            current.extra = len("BOOT_IMAGE=") + len(words[0]) + 1
+        elif word in ("initrd", "initrd16", "initrdefi"):
+            current.initrd = True
+        elif word in ("multiboot2", "multiboot"):
+            current.hypervisor = words[0]
+            current.hypervisor_args = _drop_placeholder(words[1:])
+        elif word in ("module2", "module"):
+            current.modules.append(words)
+    for e in entries:
+        if e.hypervisor and e.modules:
+            e.kernel = e.modules[0][0]
+            e.args = _drop_placeholder(e.modules[0][1:])
+            e.initrd = len(e.modules) > 1
+    return pick(entries, label, [default], shown, "menuentry", "grub2")

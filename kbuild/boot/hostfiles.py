@@ -1,0 +1,71 @@
+"""Per-host boot files: the names each loader looks up, and their content.
+
+Policy (docs/hosts.md): a host with a MAC gets the MAC-named files of every
+loader its profile uses. PXELINUX and GRUB 2 try the MAC name before any hex-IP
+name, so for such a host a hex-IP file would never be read by it: it is written
+only for hosts without a MAC (or for every host with ``[site] hexip_files =
+"always"``, for sites whose DHCP hands out addresses kbuild does not know the
+MACs of). That keeps one file per host and loader: 5,000 hosts are 5,000
+pxelinux files, not 10,000. Legacy GRUB reads the file DHCP names (option
+150), so each host gets ``grub/<name>.conf``. iPXE chains ``ipxe/<mac>.ipxe``
+from the menu script. UML hosts get a launch script.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kbuild.boot import grub, grub_legacy, ipxe, pxelinux
+from kbuild.boot import uml as umlcfg
+from kbuild.boot.entry import BootEntry, host_nfsroot
+from kbuild.boot.lookup import hex_ip, mac_dashed, pxelinux_mac_name
+from kbuild.site.model import Host, Profile
+
+
+@dataclass(frozen=True)
+class HostFile:
+    """One per-host file of the TFTP tree: where, what, and its mode."""
+
+    relpath: str
+    text: str
+    mode: int = 0o644
+
+
+def host_files(host: Host, profile: Profile, entry: BootEntry, uml_binary: str | None = None,
+               plain_hypervisor: str | None = None, base_uri: str = "tftp://0.0.0.0",
+               hexip: str = "no-mac") -> list[HostFile]:
+    out: list[HostFile] = []
+    by_ip = host.ip is not None and (hexip == "always" or host.mac is None)
+    if profile.arch == "um":
+        assert uml_binary is not None
+        nfs = host_nfsroot(profile, host)
+        script = umlcfg.launch_script(_host_profile(profile, host, nfs), uml_binary)
+        out.append(HostFile(f"uml/{host.name}.sh", script, 0o755))
+        return out
+    # pxelinux and GRUB 2 look files up by the same keys: 01-<mac>, then the hex IP
+    by_address = (("pxelinux", "pxelinux.cfg/", pxelinux.host_config),
+                  ("grub2", "grub/grub.cfg-", grub.host_config))
+    for loader, prefix, render in by_address:
+        if loader not in profile.loaders:
+            continue
+        text = render(entry)
+        if host.mac:
+            out.append(HostFile(f"{prefix}{pxelinux_mac_name(host.mac)}", text))
+        if by_ip and host.ip:
+            out.append(HostFile(f"{prefix}{hex_ip(host.ip)}", text))
+    if "grub-legacy" in profile.loaders:
+        out.append(HostFile(f"grub/{host.name}.conf", grub_legacy.host_config(entry)))
+    if "ipxe" in profile.loaders and host.mac:
+        out.append(HostFile(f"ipxe/{mac_dashed(host.mac)}.ipxe",
+                            ipxe.script(entry, plain_hypervisor, base_uri)))
+    return out
+
+
+def _host_profile(profile: Profile, host: Host, nfs: object) -> Profile:
+    import dataclasses
+
+    from kbuild.site.model import NfsRoot
+
+    assert isinstance(nfs, NfsRoot)
+    console = host.console if host.console is not None else profile.console
+    return dataclasses.replace(profile, nfsroot=nfs, console=console,
+                               cmdline=profile.cmdline + host.extra)

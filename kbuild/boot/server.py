@@ -1,0 +1,209 @@
+"""Server snippets that must agree with the boot entries: NFS exports (kernel
+nfsd and nfs-ganesha), dnsmasq and ISC dhcpd host entries. Plus lints for the
+classic diskless traps (AF_UNIX path length, nfsroot buffer limits, exports
+open to everyone)."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from kbuild.boot.entry import GENERATED, host_nfsroot
+from kbuild.site.model import Host, Profile, Site
+
+# sun_path is 108 bytes with its NUL. Programs put sockets under /tmp or /run
+# with names like "OSL_PIPE_1000_SingleOfficeIPC_<32 hex>" (67 bytes with
+# "/tmp/"): host-side tools working on the exported tree by its server path run
+# out of room when the path is longer than this.
+SUN_PATH_MAX = 107
+SOCKET_SUFFIX_BUDGET = 67
+NFSROOT_VALUE_MAX = 1024        # nfs_root_parms / device name buffers (fs/nfs/nfsroot.c)
+NFSROOT_OPTIONS_MAX = 194       # 256-byte option buffer minus kernel defaults and addr=
+
+
+@dataclass
+class Export:
+    """One NFS export: the path, the lowest NFS version asked of it, and the profiles, hosts
+    and clients that use it."""
+
+    path: str
+    version: str
+    profiles: list[str] = field(default_factory=list)
+    clients: list[str] = field(default_factory=list)     # host IPs or networks
+    hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Snippets:
+    """The server files (name -> text) and the lint warnings about them."""
+
+    files: dict[str, str]
+    warnings: list[str]
+
+
+def _exports(site: Site) -> tuple[list[Export], list[str]]:
+    warnings: list[str] = []
+    exports: OrderedDict[str, Export] = OrderedDict()
+    hosts_by_profile: dict[str, list[Host]] = {}
+    for one in site.hosts:
+        hosts_by_profile.setdefault(one.profile, []).append(one)
+    for p in site.profiles.values():
+        targets: list[tuple[str, Host | None]] = []
+        hosts = hosts_by_profile.get(p.name, [])
+        for host in hosts:
+            targets.append((host_nfsroot(p, host).path, host))
+        if not hosts:
+            targets.append((p.nfsroot.path, None))
+        for path, h in targets:
+            ex = exports.setdefault(path, Export(path, p.nfsroot.version))
+            if p.name not in ex.profiles:
+                ex.profiles.append(p.name)
+            if p.nfsroot.version == "3":
+                ex.version = "3"
+            if h is None:
+                continue
+            ex.hosts.append(h.name)
+            if h.ip:
+                ex.clients.append(h.ip)
+            elif site.nfs_clients:
+                for net in site.nfs_clients:
+                    if net not in ex.clients:
+                        ex.clients.append(net)
+            else:
+                warnings.append(f"host {h.name} has no ip and [nfs] clients is empty: the export "
+                                f"{path} cannot name it (add ip = ... or [nfs] clients = [\"net/len\"])")
+    for ex in exports.values():
+        if not ex.clients:
+            for net in site.nfs_clients:
+                ex.clients.append(net)
+        if "*" in ex.clients:
+            warnings.append(f"export {ex.path} is open to every client ('*'): any machine that "
+                            "reaches the server can mount (and, rw,no_root_squash, rewrite) this root")
+    return list(exports.values()), warnings
+
+
+def lint(site: Site) -> list[str]:
+    out = []
+    for p in site.profiles.values():
+        hosts: list[Host | None] = [h for h in site.hosts if h.profile == p.name] or [None]
+        for h in hosts:
+            nfs = host_nfsroot(p, h)
+            who = f"host {h.name}" if h else f"profile {p.name}"
+            if len(nfs.path) + SOCKET_SUFFIX_BUDGET > SUN_PATH_MAX:
+                out.append(f"{who}: export path {nfs.path} is {len(nfs.path)} bytes: sockets under its "
+                           f"/tmp seen by their server path exceed AF_UNIX's {SUN_PATH_MAX + 1}-byte "
+                           "sun_path (names get cut); keep export paths short (<= "
+                           f"{SUN_PATH_MAX - SOCKET_SUFFIX_BUDGET} bytes)")
+            value = nfs.argument()
+            if len(value) > NFSROOT_VALUE_MAX * 0.9:
+                out.append(f"{who}: nfsroot= is {len(value)} bytes, near the kernel's "
+                           f"{NFSROOT_VALUE_MAX}-byte limit (longer values are cut silently)")
+            opts = ",".join((f"vers={nfs.version}",) + nfs.options)
+            if len(opts) > NFSROOT_OPTIONS_MAX * 0.9:
+                out.append(f"{who}: nfsroot options take {len(opts)} bytes; the kernel keeps "
+                           f"{NFSROOT_OPTIONS_MAX} for them ('mount options string too long')")
+    return out
+
+
+def exports_file(exports: list[Export]) -> str:
+    lines = [f"# {GENERATED}", "# /etc/exports lines for the kernel NFS server (exportfs -ra)."]
+    for ex in exports:
+        lines.append(f"# {ex.path}: profiles {', '.join(ex.profiles)}"
+                     + (f"; hosts {', '.join(ex.hosts)}" if ex.hosts else ""))
+        if not ex.clients:
+            lines.append(f"# {ex.path}: no clients known (add hosts with ip, or [nfs] clients)")
+            continue
+        # rw,no_root_squash: a diskless client's root must own its files.
+        opts = "(rw,no_root_squash,no_subtree_check,sync)"
+        lines.append(ex.path + " " + " ".join(c + opts for c in ex.clients))
+    return "\n".join(lines) + "\n"
+
+
+def ganesha_file(exports: list[Export]) -> str:
+    out = [f"# {GENERATED}", "# nfs-ganesha EXPORT blocks (include from ganesha.conf)."]
+    for i, ex in enumerate(exports, 1):
+        protocols = "3, 4" if ex.version == "3" else "4"
+        body = ["EXPORT {",
+                f"    Export_Id = {i};",
+                f"    Path = \"{ex.path}\";",
+                f"    Pseudo = \"{ex.path}\";",
+                f"    Protocols = {protocols};",
+                "    Transports = TCP;",
+                "    Access_Type = None;",
+                "    SecType = sys;",
+                "    FSAL { Name = VFS; }"]
+        if ex.clients:
+            clients = ", ".join(ex.clients)
+            body += ["    CLIENT {",
+                     f"        Clients = {clients};",
+                     "        Access_Type = RW;",
+                     "        Squash = No_Root_Squash;",
+                     "    }"]
+        body.append("}")
+        out.append("\n".join(body))
+    return "\n".join(out) + "\n"
+
+
+def boot_file_for(profile: Profile) -> str:
+    """The first network boot program of the profile's loaders that kbuild stages."""
+    for loader in profile.loaders:
+        if loader == "pxelinux":
+            return "pxelinux.0"
+        if loader == "grub2":
+            return "grub/i386-pc/core.0"
+        if loader == "ipxe":
+            return "undionly.kpxe"
+    return "pxelinux.0"
+
+
+def dnsmasq_file(site: Site) -> str:
+    out = [f"# {GENERATED}", "# dnsmasq host entries (conf-file=... or /etc/dnsmasq.d/)."]
+    for h in site.hosts:
+        p = site.profiles[h.profile]
+        if not h.mac:
+            out.append(f"# {h.name}: no mac, no DHCP reservation")
+            continue
+        tag = f"kb-{h.name}"
+        fields = [h.mac, f"set:{tag}"] + ([h.ip] if h.ip else []) + [h.name]
+        out.append("dhcp-host=" + ",".join(fields))
+        if p.arch != "um":
+            out.append(f"dhcp-boot=tag:{tag},{boot_file_for(p)},,{site.boot_server}")
+            if "grub-legacy" in p.loaders:
+                # pxegrub reads its config file name from option 150, but dnsmasq knows
+                # 150 as Cisco's tftp-server-address and refuses a text value there.
+                out.append(f"# {h.name}: legacy GRUB wants option 150 = \"(nd)/grub/{h.name}.conf\"; "
+                           "dnsmasq cannot send 150 as text: use the ISC dhcpd snippet for "
+                           "this host, or pxelinux/GRUB 2 (which need no option)")
+    return "\n".join(out) + "\n"
+
+
+def dhcpd_file(site: Site) -> str:
+    out = [f"# {GENERATED}", "# ISC dhcpd host declarations (include from dhcpd.conf)."]
+    if any("grub-legacy" in site.profiles[h.profile].loaders for h in site.hosts):
+        out.append("option grub-configfile code 150 = text;")
+    for h in site.hosts:
+        p = site.profiles[h.profile]
+        if not h.mac:
+            out.append(f"# {h.name}: no mac, no host declaration")
+            continue
+        body = [f"host {h.name} {{", f"    hardware ethernet {h.mac};"]
+        if h.ip:
+            body.append(f"    fixed-address {h.ip};")
+        if p.arch != "um":
+            body.append(f"    next-server {site.boot_server};")
+            body.append(f"    filename \"{boot_file_for(p)}\";")
+            if "grub-legacy" in p.loaders:
+                body.append(f"    option grub-configfile \"(nd)/grub/{h.name}.conf\";")
+        body.append("}")
+        out.append("\n".join(body))
+    return "\n".join(out) + "\n"
+
+
+def snippets(site: Site) -> Snippets:
+    exports, warnings = _exports(site)
+    files = {
+        "exports": exports_file(exports),
+        "ganesha-exports.conf": ganesha_file(exports),
+        "dnsmasq-hosts.conf": dnsmasq_file(site),
+        "dhcpd-hosts.conf": dhcpd_file(site),
+    }
+    return Snippets(files, warnings + lint(site))

@@ -1,0 +1,156 @@
+"""Run the kernel's own ``make`` out of tree, with a log, a progress line and clear failures;
+the make variables and the ccache settings it runs with."""
+from __future__ import annotations
+
+import collections
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kbuild.errors import InfraError
+from kbuild.kconfig.environment import Toolchain
+from kbuild.site.arches import arch_variables
+
+_STEP = re.compile(r"^\s{2}([A-Z][A-Z0-9_]{1,12})\s+(\S.*)$")
+_ERROR = re.compile(r"(\berror\b|Error \d+|\*\*\*|undefined reference|No rule to make target|"
+                    r"fatal:|Killed signal)", re.I)
+Progress = Callable[[str], None]
+
+
+@dataclass
+class MakeRun:
+    """One make run: the command, seconds, steps seen, the log."""
+
+    argv: list[str]
+    seconds: float
+    steps: int
+    log: Path
+
+
+def make_argv(srctree: Path, builddir: Path, variables: list[str], targets: list[str],
+              jobs: int) -> list[str]:
+    make = shutil.which("make")
+    if make is None:
+        raise InfraError("make not found", hint="run scripts/setup (installs build-essential)")
+    return [make, "-C", str(srctree), f"O={builddir}", f"-j{jobs}", *variables, *targets]
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) or 1
+
+
+def run_make(argv: list[str], env: dict[str, str], log_path: Path, label: str,
+             progress: Progress | None = None, tail_lines: int = 25) -> MakeRun:
+    """Run make, write all output to ``log_path``; on failure raise with the error lines."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    recent: collections.deque[str] = collections.deque(maxlen=400)
+    steps = 0
+    last_report = 0.0
+    # line-buffered: `tail -f` on the log (and a watcher) sees the build as it goes
+    with open(log_path, "w", encoding="utf-8", errors="replace", buffering=1) as log:
+        log.write("# " + " ".join(argv) + "\n")
+        log.flush()
+        try:
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, text=True, errors="replace",
+                                    preexec_fn=_die_with_parent)
+        except FileNotFoundError:
+            raise InfraError(f"{argv[0]} not found", hint="run scripts/setup") from None
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                log.write(line)
+                recent.append(line.rstrip("\n"))
+                m = _STEP.match(line)
+                if m:
+                    steps += 1
+                    now = time.monotonic()
+                    if progress and now - last_report >= 0.2:
+                        last_report = now
+                        progress(f"{label}: {steps} steps, {_clock(now - started)}  "
+                                 f"{m.group(1)} {m.group(2)[:60]}")
+            code = proc.wait()
+        except BaseException:
+            _kill_group(proc)
+            raise
+    seconds = time.monotonic() - started
+    if code != 0:
+        errors = _error_lines(list(recent), tail_lines)
+        raise InfraError(
+            f"{label} failed (make exit {code}) after {_clock(seconds)}; last error lines:\n    "
+            + "\n    ".join(errors),
+            hint=f"full log: {log_path}")
+    return MakeRun(argv=argv, seconds=seconds, steps=steps, log=log_path)
+
+
+def _die_with_parent() -> None:
+    """make gets SIGTERM if kbuild dies (even by SIGKILL); make then stops its own
+    compilers. It stays in kbuild's process group, so Ctrl-C reaches it too."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        proc.terminate()  # make forwards SIGTERM to the compilers it runs
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _error_lines(lines: list[str], limit: int) -> list[str]:
+    """The lines that say what went wrong: compiler errors first, then make's own."""
+    picked = [i for i, line in enumerate(lines) if _ERROR.search(line)]
+    if not picked:
+        return lines[-limit:]
+    keep: list[int] = []
+    for i in picked:
+        for j in range(max(0, i - 2), min(len(lines), i + 3)):
+            if j not in keep:
+                keep.append(j)
+    keep.sort()
+    return [lines[i] for i in keep][-limit:]
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m}:{s:02d}"
+
+
+def make_variables(arch: str, toolchain: Toolchain) -> list[str]:
+    """``VAR=value`` arguments for make (command-line variables beat the Makefile's)."""
+    v = arch_variables(arch)
+    out = [f"ARCH={v['ARCH']}"]
+    if "SUBARCH" in v:
+        out.append(f"SUBARCH={v['SUBARCH']}")
+    out.append(f"CC={toolchain.cc_command}")
+    out.append(f"LD={toolchain.ld}")
+    return out
+
+
+def ccache_environment(cache_dir: Path | None, base_dir: Path) -> dict[str, str]:
+    """Only the ccache settings that hits need across build dirs, source dirs and clones.
+
+    The cache itself is the user's (``$CCACHE_DIR``, else ccache's own default), so a
+    second clone, CI and ``rm -rf artifacts`` all hit; its size and other settings stay
+    the user's. ``cache_dir`` (the site's ``ccache_dir``) selects a dedicated cache.
+    """
+    env = {
+        "CCACHE_BASEDIR": str(base_dir),
+        "CCACHE_NOHASHDIR": "1",
+        "CCACHE_SLOPPINESS": "time_macros,include_file_mtime,include_file_ctime",
+    }
+    if cache_dir is not None:
+        env["CCACHE_DIR"] = str(cache_dir)
+    return env

@@ -1,0 +1,123 @@
+"""``kbuild verify``: will this kernel mount its root over NFS? (docs/verify.md)
+
+The report is the command's result, so the table goes to stdout; errors go to
+stderr as ``path:line: error: ...``. With ``--json`` stdout carries exactly
+one JSON document (a report, or an error document for bad input), valid
+against docs/verify-schema.json. Exit status: 0 every requirement met,
+1 a requirement failed or could not be decided, 2 bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kbuild.errors import KbuildError, UserError
+
+if TYPE_CHECKING:
+    from kbuild.verify.report import VerifyReport
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", metavar="CONFIG",
+                        help="the .config to check (plain, .gz, .xz or .bz2; a savedefconfig or "
+                             "fragment too); with --profile, default: the profile's built config")
+    parser.add_argument("--kernel-version", metavar="X.Y[.Z]",
+                        help="kernel version the rules are chosen for (default: the config header)")
+    parser.add_argument("--arch", metavar="ARCH",
+                        help="x86_64, um, i386, ... (default: from the config)")
+    parser.add_argument("--profile", metavar="NAME",
+                        help="check against profile NAME of kbuild.toml: its boot entry, NICs "
+                             "(and its hosts'), arch, Xen dom0, UML transport")
+    parser.add_argument("--site", metavar="FILE",
+                        help="site file for --profile (default: $KBUILD_SITE, else kbuild.toml "
+                             "here or above)")
+    parser.add_argument("--rules", metavar="FILE", action="append", default=[],
+                        help="an extra rule file (TOML, see docs/verify.md); a rule with the "
+                             "id of a built-in one replaces it. Repeatable")
+    parser.add_argument("--no-builtin-rules", action="store_true",
+                        help="use only the --rules files, not kbuild's own")
+    entry = parser.add_mutually_exclusive_group()
+    entry.add_argument("--cmdline", metavar="ARGS",
+                       help="the kernel command line the kernel boots with")
+    entry.add_argument("--entry", metavar="FILE",
+                       help="a PXELINUX, GRUB 2, GRUB legacy or iPXE entry (Xen multiboot "
+                            "entries too), or a file holding a command line")
+    parser.add_argument("--label", metavar="NAME",
+                        help="the entry of --entry FILE to check (default: the file's default)")
+    parser.add_argument("--nic", metavar="NAME", action="append", default=[],
+                        help="boot NIC driver: e1000, e1000e, virtio_net, r8169, ... "
+                             "(repeatable, or comma-separated)")
+    parser.add_argument("--dom0", action="store_true",
+                        help="the kernel boots as Xen dom0 (implied by a hypervisor in --entry)")
+    parser.add_argument("--srctree", metavar="DIR",
+                        help="the kernel source: resolve the config as make olddefconfig does "
+                             "and explain each failure with its Kconfig dependency chain")
+    parser.add_argument("--fix", metavar="FILE",
+                        help="with --srctree: write the smallest fragment of extra assignments "
+                             "that makes the requirements pass, verified by resolving it")
+    parser.add_argument("--json", action="store_true",
+                        help="write one JSON document to stdout (docs/verify-schema.json)")
+    parser.add_argument("-q", "--problems", action="store_true",
+                        help="list only the checks that did not pass")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; returns the exit status. Errors go to :func:`on_error` (via cli.main)."""
+    from kbuild.verify.render import render_table, report_json
+
+    report = _verify(args)
+    if args.json:
+        print(json.dumps(report_json(report), indent=2))
+    else:
+        sys.stdout.write(render_table(report, only_problems=args.problems))
+    return report.exit_code
+
+
+def on_error(args: argparse.Namespace, error: KbuildError) -> None:
+    """With --json, stdout carries one JSON document for bad input too (cli.main then
+    prints the message to stderr and returns the error's exit code)."""
+    from kbuild.verify.render import error_json
+
+    if args.json:
+        print(json.dumps(error_json(error), indent=2))
+
+
+def _verify(args: argparse.Namespace) -> VerifyReport:
+    from kbuild.boot.entry import entry_from_cmdline
+    from kbuild.boot.read import read_entry
+    from kbuild.rules.load import load_rules
+    from kbuild.verify.check import verify_config
+
+    nics = [n for item in args.nic for n in item.split(",") if n.strip()]
+    if args.label is not None and args.entry is None:
+        raise UserError("--label needs --entry FILE")
+    entry = None
+    if args.cmdline is not None:
+        entry = entry_from_cmdline(args.cmdline, "--cmdline", dom0=args.dom0)
+    elif args.entry is not None:
+        entry = read_entry(args.entry, args.label)
+    rules = load_rules(args.rules, builtin=not args.no_builtin_rules)
+    if args.arch is not None and not args.arch.replace("_", "").isalnum():
+        raise UserError(f"--arch {args.arch!r} is not an architecture name")
+    dom0: bool | None = True if args.dom0 else None
+    if args.profile is not None:
+        # the same check as `doit verify:NAME` (hosts included), with these overrides
+        from kbuild.site.load import load_site
+        from kbuild.verify.profile import verify_profile
+
+        site = load_site(Path(args.site) if args.site else None)
+        return verify_profile(site, site.profile(args.profile), rules, config=args.config,
+                              entry=entry, nics=nics, arch=args.arch, dom0=dom0,
+                              kernel_version=args.kernel_version, srctree=args.srctree,
+                              fix=args.fix)
+    if args.site is not None:
+        raise UserError("--site is only used with --profile")
+    if args.config is None:
+        raise UserError("no config to check", hint="kbuild verify PATH/TO/.config "
+                        "(or --profile NAME for a profile's built config)")
+    return verify_config(args.config, kernel_version=args.kernel_version, arch=args.arch,
+                         entry=entry, nics=nics, dom0=dom0, rules=rules, srctree=args.srctree,
+                         fix=args.fix)

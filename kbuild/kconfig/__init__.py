@@ -1,0 +1,1 @@
+"""The one adapter between kbuild and kconfiglib: config files, Kconfig trees, merge, explain."""

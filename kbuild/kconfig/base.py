@@ -1,0 +1,84 @@
+"""Base configurations: tinyconfig, allnoconfig, defconfig, <x>_defconfig, a file.
+
+Each is produced the way the kernel's own make targets produce it (allnoconfig plus
+the in-tree fragments for tinyconfig), with the same write-and-read-back between steps.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from kbuild.errors import UserError
+from kbuild.kconfig.tree import KconfigTree, roundtrip
+
+
+def _load_file_values(tree: KconfigTree, path: Path, replace: bool) -> None:
+    tree.kconf.load_config(str(path), replace=replace)
+
+
+def _allnoconfig(tree: KconfigTree, allconfig: Path | None) -> None:
+    kconf = tree.kconf
+    for sym in kconf.unique_defined_syms:
+        sym.set_value(2 if sym.is_allnoconfig_y else 0)
+    if allconfig is not None:
+        _load_file_values(tree, allconfig, replace=False)
+    roundtrip(tree)
+
+
+def _merge_in_tree_fragments(tree: KconfigTree, name: str) -> None:
+    """``make <name>.config``: merge kernel/configs/<name> and arch/<SRCARCH>/configs/<name>."""
+    srcarch = tree.env["SRCARCH"]
+    found = [p for p in (tree.srctree / "kernel/configs" / name,
+                         tree.srctree / "arch" / srcarch / "configs" / name) if p.is_file()]
+    if not found:
+        raise UserError(f"no in-tree fragment {name!r} for {srcarch}",
+                        hint="list kernel/configs and arch/*/configs in the source tree")
+    for p in found:
+        _load_file_values(tree, p, replace=False)
+    roundtrip(tree)
+
+
+def default_defconfig(tree: KconfigTree) -> Path:
+    srcarch = tree.env["SRCARCH"]
+    if srcarch == "um":
+        name = f"{tree.env.get('SUBARCH', 'x86')}_defconfig"
+    elif srcarch == "x86":
+        name = f"{tree.env['ARCH']}_defconfig"
+    else:
+        name = "defconfig"
+    return tree.srctree / "arch" / srcarch / "configs" / name
+
+
+def apply_base(tree: KconfigTree, base: str, base_dir: Path | None = None) -> str:
+    """Set the tree to a base configuration; returns a description of it.
+
+    ``base`` is ``tinyconfig``, ``allnoconfig``, ``defconfig``, ``<x>_defconfig``
+    (from arch/<SRCARCH>/configs), ``<x>.config`` (in-tree fragment over
+    defconfig), or a path to a config file (relative to ``base_dir``).
+    """
+    with tree.active():
+        if base == "tinyconfig":
+            _allnoconfig(tree, tree.srctree / "kernel/configs/tiny-base.config")
+            _merge_in_tree_fragments(tree, "tiny.config")
+            return "tinyconfig"
+        if base == "allnoconfig":
+            _allnoconfig(tree, None)
+            return "allnoconfig"
+        if base == "defconfig" or base.endswith("_defconfig"):
+            path = (default_defconfig(tree) if base == "defconfig"
+                    else tree.srctree / "arch" / tree.env["SRCARCH"] / "configs" / base)
+            if not path.is_file():
+                raise UserError(f"base {base!r}: {path} does not exist",
+                                hint="name a file under arch/<arch>/configs or use tinyconfig")
+            tree.kconf.load_config(str(path), replace=True)
+            roundtrip(tree)
+            return base
+        path = Path(base)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if path.is_file():
+            tree.kconf.load_config(str(path), replace=True)
+            roundtrip(tree)
+            return str(path)
+        raise UserError(f"unknown base {base!r}",
+                        hint="use tinyconfig, allnoconfig, defconfig, <name>_defconfig "
+                             "or the path of a config file")

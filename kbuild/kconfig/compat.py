@@ -1,0 +1,95 @@
+"""Kconfig syntax newer than kconfiglib 14.1.0, rewritten while kconfiglib reads it.
+
+* Linux 5.13 turned ``option modules`` into a bare ``modules`` attribute.
+* Linux 6.18 added ``transitional`` (read from an old .config, never written).
+
+Both are rewritten line by line before kconfiglib's tokenizer sees them, so file names
+and line numbers stay exact. Help text is copied verbatim: a help paragraph may well
+contain a line that reads just "modules".
+"""
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import kconfiglib
+
+_ATTR = re.compile(r"^(?P<indent>[ \t]+)(?P<word>modules|transitional)[ \t]*(#.*)?$")
+_CONFIG_LINE = re.compile(r"^[ \t]*(?:menu)?config[ \t]+([A-Za-z0-9_]+)")
+
+
+_HELP_LINE = re.compile(r"^(?P<indent>[ \t]*)(?:help|---help---)[ \t]*(#.*)?$")
+
+
+def _indent_width(text: str) -> int:
+    width = 0
+    for ch in text:
+        if ch == " ":
+            width += 1
+        elif ch == "\t":
+            width = (width // 8 + 1) * 8
+        else:
+            break
+    return width
+
+
+def rewrite_kconfig_source(text: str) -> tuple[str, set[str]]:
+    """Rewrite new Kconfig syntax into what kconfiglib 14.1.0 parses.
+
+    Returns the rewritten text (same number of lines) and the names of the
+    symbols marked ``transitional``.
+    """
+    out: list[str] = []
+    transitional: set[str] = set()
+    current: str | None = None
+    help_indent: int | None = None  # set while inside a help block
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        if help_indent is not None:
+            if not body.strip() or _indent_width(body) > help_indent:
+                out.append(line)
+                continue
+            help_indent = None
+        m = _CONFIG_LINE.match(body)
+        if m:
+            current = m.group(1)
+        h = _HELP_LINE.match(body)
+        if h:
+            help_indent = _indent_width(h.group("indent"))
+            out.append(line)
+            continue
+        a = _ATTR.match(body)
+        if a:
+            newline = line[len(body):]
+            if a.group("word") == "modules":
+                out.append(f"{a.group('indent')}option modules{newline}")
+            else:
+                if current is not None:
+                    transitional.add(current)
+                # A prompt makes kconfiglib honour the value read from an old
+                # .config; the symbol is filtered out again when writing.
+                out.append(f'{a.group("indent")}prompt "transitional"{newline}')
+            continue
+        out.append(line)
+    return "".join(out), transitional
+
+
+class CompatKconfig(kconfiglib.Kconfig):
+    """kconfiglib.Kconfig that parses Kconfig trees of Linux up to 6.18."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.kbuild_transitional: set[str] = set()
+        self._kbuild_parsing = True
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            self._kbuild_parsing = False
+
+    def _open(self, filename: str, mode: str) -> Any:  # noqa: D401 - kconfiglib hook
+        if mode == "r" and getattr(self, "_kbuild_parsing", False):
+            with open(filename, encoding=self._encoding) as f:
+                text, transitional = rewrite_kconfig_source(f.read())
+            self.kbuild_transitional |= transitional
+            return io.StringIO(text)
+        return super()._open(filename, mode)

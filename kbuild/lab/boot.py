@@ -1,0 +1,23 @@
+"""Boot a profile the ways its users do: every network loader the lab can drive, or
+UML variants for a UML profile (``doit boot:<profile>``)."""
+from __future__ import annotations
+
+from kbuild.lab.qemu import boot_pxe
+from kbuild.lab.run import BootResult
+from kbuild.lab.uml import boot_uml
+from kbuild.site.model import Profile, Site
+
+
+def boot_profile(site: Site, profile: Profile, timeout: float = 180.0) -> BootResult:
+    """Boot a profile the ways its users do: every network loader the lab can drive."""
+    if profile.arch == "um":
+        return boot_uml(site, profile, timeout=timeout)
+    result = boot_pxe(site, profile, timeout=timeout)
+    # QEMU's own iPXE ROM runs the staged iPXE script; GRUB's staged core.0 reads the
+    # staged grub.cfg: both entries are proven the same way as pxelinux's.
+    for loader, what in (("ipxe", f"ipxe/{profile.name}.ipxe"), ("grub2", "grub/grub.cfg")):
+        if loader in profile.loaders:
+            extra = boot_pxe(site, profile, timeout=timeout, loader=loader)
+            result.evidence.insert(0, f"{what}: marker after {extra.marker_seconds:.1f} s")
+            result.variant += f"; {extra.variant}"
+    return result

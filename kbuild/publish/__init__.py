@@ -1,0 +1,1 @@
+"""The TFTP tree: what to stage, and publishing it atomically with generations."""

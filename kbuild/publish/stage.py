@@ -1,0 +1,231 @@
+"""Assemble the TFTP tree (boot loaders, kernels, entries) from what has been built."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from kbuild.boot import binaries as bootloaders
+from kbuild.boot import pxelinux, server
+from kbuild.boot.entry import BootEntry, kernel_relpath, make_entry
+from kbuild.build.kernel import read_build_record
+from kbuild.errors import UserError
+from kbuild.publish.apply import publish
+from kbuild.publish.plan import PublishReport, TreeFile
+from kbuild.site import layout
+from kbuild.site.model import Profile, Site
+from kbuild.source.kinds import fetch_source, source_provenance
+from kbuild.util.files import sha256_text, write_text_if_changed
+
+
+@dataclass
+class BuiltProfile:
+    """A profile that has a build record and an image."""
+
+    profile: Profile
+    record: dict[str, object]
+
+    @property
+    def release(self) -> str:
+        return str(self.record["kernel_release"])
+
+    @property
+    def image(self) -> Path:
+        return Path(str(self.record["image_path"]))
+
+
+def built_profiles(site: Site, only: list[str] | None = None) -> list[BuiltProfile]:
+    out = []
+    for name, profile in site.profiles.items():
+        if only is not None and name not in only:
+            continue
+        path = layout.build_record(site, profile)
+        if not path.is_file():
+            continue
+        record = read_build_record(site, profile)
+        image = layout.build_dir(site, profile) / str(record["image"])
+        if not image.is_file():
+            continue
+        record["image_path"] = str(image)
+        out.append(BuiltProfile(profile, record))
+    return out
+
+
+def _meta(b: BuiltProfile) -> dict[str, str]:
+    r = b.record
+    return {"profile": b.profile.name, "kernel_release": b.release,
+            "config_sha256": str(r["config_sha256"]), "source": str(r["source"]),
+            "source_sha256": str(r["source_sha256"]), "patches": str(r.get("patches") or ""),
+            **{k: str(v) for k, v in r.items() if k.startswith("source_") and k != "source_sha256"}}
+
+
+def _default_label(entries: list[BootEntry]) -> str | None:
+    labels = [e.label for e in entries]
+    return "nfsroot" if "nfsroot" in labels else (labels[0] if labels else None)
+
+
+@dataclass
+class StagePlan:
+    """The staged tree: every file, the profiles' and hosts' entries, and warnings (hosts
+    whose profile is not built)."""
+
+    files: list[TreeFile]
+    entries: list[BootEntry]
+    host_entries: dict[str, BootEntry]
+    warnings: list[str]
+
+
+@dataclass
+class _Built:
+    release: str
+    hypervisor: str | None = None
+    multiboot2: bool = False
+    plain_hypervisor: str | None = None
+    uml_binary: str | None = None
+
+
+def plan_tree(site: Site) -> StagePlan:
+    """Every file of the TFTP tree for the current builds and hosts."""
+    from kbuild.boot import grub, grub_legacy, hostfiles, ipxe, multiboot, uml
+    files: list[TreeFile] = []
+    entries: list[BootEntry] = []
+    built: dict[str, _Built] = {}
+    warnings: list[str] = []
+    by_loader: dict[str, list[BootEntry]] = {ld: [] for ld in ("pxelinux", "grub2", "grub-legacy", "ipxe")}
+    plain_hypervisor: dict[str, str] = {}
+    for b in built_profiles(site):
+        p = b.profile
+        meta = _meta(b)
+        if p.arch == "um":
+            binary = f"images/{p.name}/linux-{b.release}"
+            files.append(TreeFile(binary, source=b.image, mode=0o755, role="payload", meta=meta))
+            files.append(TreeFile(f"uml/{p.name}.sh", data=uml.launch_script(p, binary).encode(),
+                                  mode=0o755, role="entry", meta={"profile": p.name}))
+            built[p.name] = _Built(b.release, uml_binary=binary)
+            continue
+        files.append(TreeFile(kernel_relpath(p, b.release), source=b.image, role="payload", meta=meta))
+        # the kernel's .config beside it, as /boot/config-* on a distro: explain-boot and
+        # verify read the exact configuration a published kernel was built from
+        files.append(TreeFile(f"images/{p.name}/config-{b.release}",
+                              source=layout.build_dir(site, p) / ".config", role="payload", meta=meta))
+        hyp_name = None
+        mb2 = False
+        if p.xen:
+            hsrc = site.sources[p.xen.hypervisor]
+            cached = fetch_source(site, hsrc)
+            info = multiboot.inspect(cached)
+            if not (info.multiboot1 or info.multiboot2):
+                raise UserError(f"{hsrc.filename} has no multiboot header: not a Xen hypervisor",
+                                path=cached)
+            mb2 = info.multiboot2
+            hyp_name = hsrc.filename
+            hmeta = {"profile": p.name, "source": hsrc.name, "source_sha256": hsrc.sha256,
+                     "role": "hypervisor", **source_provenance(hsrc)}
+            files.append(TreeFile(f"images/{p.name}/{hyp_name}", source=cached, role="payload",
+                                  meta=hmeta))
+            if "ipxe" in p.loaders and info.compressed:
+                plain = hyp_name.removesuffix(".gz")
+                plain_hypervisor[p.name] = f"images/{p.name}/{plain}"
+                files.append(TreeFile(plain_hypervisor[p.name], data=multiboot.decompress(cached),
+                                      role="payload", meta={**hmeta, "decompressed": "yes"}))
+        e = make_entry(p, b.release, hypervisor_file=hyp_name, multiboot2=mb2)
+        built[p.name] = _Built(b.release, hyp_name, mb2, plain_hypervisor.get(p.name))
+        entries.append(e)
+        for ld in p.loaders:
+            by_loader[ld].append(e)
+
+    if by_loader["pxelinux"]:
+        pe = by_loader["pxelinux"]
+        for name in pxelinux.needed_files(pe, menu=True):
+            files.append(_loader_file(name))
+        files.append(TreeFile("pxelinux.cfg/default",
+                              data=pxelinux.menu_config(pe, _default_label(pe)).encode()))
+    if by_loader["grub2"]:
+        ge = by_loader["grub2"]
+        for rel, path in bootloaders.grub_netboot_files(layout.cache_dir(site)).items():
+            files.append(TreeFile(rel, source=path, role="payload", meta={"origin": "grub-mknetdir"}))
+        files.append(TreeFile("grub/grub.cfg", data=grub.menu_config(ge, _default_label(ge)).encode()))
+    if by_loader["grub-legacy"]:
+        le = by_loader["grub-legacy"]
+        files.append(TreeFile("grub/menu.lst",
+                              data=grub_legacy.menu_config(le, _default_label(le)).encode()))
+    if by_loader["ipxe"]:
+        ie = by_loader["ipxe"]
+        files.append(_loader_file("undionly.kpxe"))
+        files.append(TreeFile("ipxe/default.ipxe", data=ipxe.menu_script(ie, _default_label(ie)).encode()))
+        for e in ie:
+            files.append(TreeFile(f"ipxe/{e.label}.ipxe",
+                                  data=ipxe.script(e, plain_hypervisor.get(e.profile),
+                                                    f"tftp://{site.boot_server}").encode()))
+
+    host_entries: dict[str, BootEntry] = {}
+    for host in site.hosts:
+        hinfo = built.get(host.profile)
+        if hinfo is None:
+            warnings.append(f"host {host.name}: profile {host.profile} is not built; "
+                            f"no boot files written (run: doit kernel:{host.profile})")
+            continue
+        p = site.profiles[host.profile]
+        he = make_entry(p, hinfo.release, host=host, hypervisor_file=hinfo.hypervisor,
+                        multiboot2=hinfo.multiboot2)
+        host_entries[host.name] = he
+        for hf in hostfiles.host_files(host, p, he, hinfo.uml_binary, hinfo.plain_hypervisor,
+                                       f"tftp://{site.boot_server}", site.hexip_files):
+            files.append(TreeFile(hf.relpath, data=hf.text.encode(), mode=hf.mode, role="entry",
+                                  meta={"profile": p.name, "host": host.name,
+                                        "kernel_release": hinfo.release}))
+    return StagePlan(files, entries, host_entries, warnings)
+
+
+def _loader_file(name: str) -> TreeFile:
+    path = bootloaders.locate(name)
+    return TreeFile(name, source=path, role="payload", meta={"origin": str(path)})
+
+
+def stage(site: Site, target: Path | None = None, dry_run: bool = False) -> PublishReport:
+    report, _plan = stage_with_plan(site, target, dry_run)
+    return report
+
+
+def stage_with_plan(site: Site, target: Path | None = None,
+                    dry_run: bool = False) -> tuple[PublishReport, StagePlan]:
+    plan = plan_tree(site)
+    files = plan.files
+    if not files:
+        raise UserError("nothing to stage: no profile has been built",
+                        hint="run: doit kernel:<profile>")
+    report = publish(files, target or layout.stage_dir(site), keep=site.keep_generations,
+                     dry_run=dry_run)
+    snip = server.snippets(site)
+    plan.warnings.extend(snip.warnings)
+    if not dry_run:
+        for name, text in snip.files.items():
+            write_text_if_changed(layout.server_dir(site) / name, text)
+    return report, plan
+
+
+def site_digest(site: Site) -> str:
+    """Digest of everything in the site file that shapes the staged tree."""
+    data: dict[str, Any] = {
+        "profiles": {n: asdict(p) for n, p in sorted(site.profiles.items())},
+        "hosts": [asdict(h) for h in site.hosts],
+        "boot_server": site.boot_server,
+        "sources": {n: src.sha256 for n, src in sorted(site.sources.items())},
+        "loaders": {name: _file_identity(name) for name in
+                    ("pxelinux.0", "ldlinux.c32", "menu.c32", "libutil.c32", "mboot.c32",
+                     "libcom32.c32")},
+    }
+    for prof in data["profiles"].values():
+        prof.pop("line", None)
+    for host in data["hosts"]:
+        host.pop("line", None)
+    return sha256_text(json.dumps(data, sort_keys=True, default=str))
+
+
+def _file_identity(name: str) -> str:
+    try:
+        st = bootloaders.locate(name).stat()
+    except Exception:  # a missing loader is reported by the stage action itself
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"

@@ -1,0 +1,225 @@
+"""The changes a publish makes, each safe to interrupt: a file written to a temp name in
+its directory and renamed over the final one, kept in the content store, removals,
+directory syncs between phases, the manifest written atomically, and the cleanup of
+what a killed publish left behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kbuild.errors import InfraError, UserError
+from kbuild.publish.manifest import TMP_RE, TMP_STEM_BYTES, store_dir
+from kbuild.publish.oserrors import errors_at, os_error
+from kbuild.publish.plan import Durability, Plan, Want, exists
+from kbuild.publish.safetree import SafeTree
+from kbuild.util.files import atomic_write_bytes
+
+_CHUNK = 1 << 20
+# util.files.atomic_write_bytes names its temp files through tempfile.mkstemp.
+_MANIFEST_TMP_RE = re.compile(r"^\.kbuild-manifest\.json\.[a-z0-9_]{8}\.tmp$")
+_LINK_UNSUPPORTED = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
+def fsync_file(durable: Durability, role: str) -> bool:
+    """Kernels and boot loaders are few and large: fsync them ("payloads", the default).
+    Entries are many and small; a torn one after a power cut is rewritten by the
+    next publish, which compares content."""
+    return durable is True or (durable == "payloads" and role == "payload")
+
+
+def replace_file(tree: SafeTree, w: Want, target: Path, durable: bool) -> None:
+    fd = tree.dir_fd(w.parts[:-1])
+    assert fd is not None
+    name = w.parts[-1]
+    with errors_at(tree.path(w.parts), "writing", target):
+        tmp = _write_temp(fd, name, w, durable)
+        try:
+            store_object(tree, fd, tmp, w.sha, durable)
+            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=fd)
+            raise
+
+
+def tmp_stem(name: str) -> str:
+    return os.fsdecode(os.fsencode(name)[:TMP_STEM_BYTES])
+
+
+def _write_temp(dir_fd: int, name: str, w: Want, durable: bool) -> str:
+    while True:
+        tmp = f".{tmp_stem(name)}.kbuild-{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600, dir_fd=dir_fd)
+            break
+        except FileExistsError:
+            continue
+    try:
+        try:
+            h = hashlib.sha256()
+            if w.data is not None:
+                _write_all(fd, w.data)
+                h.update(w.data)
+            else:
+                assert w.source is not None
+                with open(w.source, "rb", buffering=0) as src:
+                    while block := src.read(_CHUNK):
+                        _write_all(fd, block)
+                        h.update(block)
+            os.fchmod(fd, w.mode)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if h.hexdigest() != w.sha:
+            # The manifest must describe what is on disk, not what was there a moment ago.
+            raise InfraError(f"{w.relpath} changed while it was being published", path=w.source,
+                             hint="wait for the build writing it to finish and publish again")
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+    return tmp
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def store_object(tree: SafeTree, dir_fd: int, name: str, sha: str, durable: bool) -> None:
+    """Keep the content of ``name`` under objects/<sha> (a hard link, else a copy)."""
+    try:
+        os.link(name, sha, src_dir_fd=dir_fd, dst_dir_fd=tree.objects_fd, follow_symlinks=False)
+        return
+    except FileExistsError:
+        return
+    except OSError as exc:
+        if exc.errno not in _LINK_UNSUPPORTED:
+            raise
+    src_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    tmp = store_dir(tree.target) / "tmp" / f"{sha}.{secrets.token_hex(4)}"
+    try:
+        with os.fdopen(src_fd, "rb") as src, open(tmp, "xb") as out:
+            while block := src.read(_CHUNK):
+                out.write(block)
+            out.flush()
+            if durable:
+                os.fsync(out.fileno())
+        os.replace(tmp, sha, dst_dir_fd=tree.objects_fd)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def ensure_objects(tree: SafeTree, keeps: list[Want], target: Path, durable: bool) -> None:
+    # Normally already stored; this refills a store someone deleted so rollback works.
+    stored = set(os.listdir(tree.objects_fd))
+    for w in keeps:
+        if w.sha not in stored:
+            fd = tree.dir_fd(w.parts[:-1])
+            assert fd is not None
+            with errors_at(tree.path(w.parts), "storing", target):
+                store_object(tree, fd, w.parts[-1], w.sha, durable)
+            stored.add(w.sha)
+
+
+def remove_unwanted(tree: SafeTree, plan: Plan, created: list[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    """Remove unwanted owned files, then owned directories left empty; return owned dirs."""
+    touched: set[tuple[str, ...]] = set()
+    for parts, _role, unlink in plan.removes:
+        fd = tree.dir_fd(parts[:-1])
+        if unlink and fd is not None:
+            with errors_at(tree.path(parts), "removing", tree.target), \
+                    contextlib.suppress(FileNotFoundError):
+                os.unlink(parts[-1], dir_fd=fd)
+            touched.add(parts[:-1])
+    owned = plan.owned_dirs | set(created)
+    for d in sorted(owned - plan.needed_dirs, key=lambda d: (-len(d), d)):
+        try:
+            fd = tree.dir_fd(d[:-1])
+            if fd is None:
+                owned.discard(d)
+                continue
+            # rmdir refuses a non-empty directory, so a foreign file keeps its directory.
+            os.rmdir(d[-1], dir_fd=fd)
+            tree.forget(d)
+            owned.discard(d)
+            touched.add(d[:-1])
+        except (UserError, NotADirectoryError, FileNotFoundError):
+            owned.discard(d)    # it became a link or vanished: no longer ours
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise os_error(exc, tree.path(d), "removing", tree.target) from exc
+    sync_dirs(tree, touched)
+    return {d for d in owned if exists(tree, d)}
+
+
+def sync_dirs(tree: SafeTree, dirs: set[tuple[str, ...]]) -> None:
+    # Directory fsyncs are cheap and order the phases on disk even with durable=False.
+    for d in sorted(dirs):
+        fd = tree.dir_fd(d)
+        if fd is not None:
+            os.fsync(fd)
+
+
+@contextlib.contextmanager
+def open_dir(path: Path) -> Iterator[int]:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    with open_dir(path) as fd:
+        os.fsync(fd)
+
+
+def clean_stale_temps(tree: SafeTree, live: dict[str, Any] | None, target: Path) -> None:
+    """Delete temp files a killed publish left; only names kbuild itself would make."""
+    if tree.root_fd is None:
+        return
+    pending = (live or {}).get("pending") or {}
+    stems: dict[tuple[str, ...], set[str]] = {}
+    for rel in pending.get("write", {}):
+        parts = tuple(rel.split("/"))
+        stems.setdefault(parts[:-1], set()).add(tmp_stem(parts[-1]))
+    for d, names in stems.items():
+        try:
+            fd = tree.dir_fd(d)
+        except UserError:
+            continue    # the plan reports the link properly
+        if fd is None:
+            continue
+        for entry in os.listdir(fd):
+            m = TMP_RE.match(entry)
+            if m and m["stem"] in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry, dir_fd=fd)
+    for entry in os.listdir(tree.root_fd):
+        if _MANIFEST_TMP_RE.match(entry):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry, dir_fd=tree.root_fd)
+    for sub in ("tmp", "generations"):
+        for p in (store_dir(target) / sub).iterdir():
+            if sub == "tmp" or p.name.endswith(".tmp"):
+                p.unlink(missing_ok=True)
+
+
+def write_manifest(path: Path, text: str, tree: SafeTree | None) -> None:
+    with errors_at(path, "writing", path.parent):
+        atomic_write_bytes(path, (text + "\n").encode())
+        if tree is not None and tree.root_fd is not None:
+            os.fsync(tree.root_fd)   # atomic_write_bytes syncs the file, not the rename

@@ -1,0 +1,120 @@
+"""Load and validate ``kbuild.toml``: sources, profiles, hosts, the boot server.
+
+This is the only entry to the site file (the tables are read by load_sources,
+load_profiles and load_hosts). Every problem is reported as
+``kbuild.toml:LINE: error: ...`` with the fix, and all problems of one file are
+reported together. Unknown keys are errors: a typo must not be ignored.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+from kbuild.errors import InputErrors, UserError
+from kbuild.site.load_hosts import read_hosts
+from kbuild.site.load_profiles import read_profiles
+from kbuild.site.load_sources import read_apt, read_sources
+from kbuild.site.lock import lock_path, read_lock
+from kbuild.site.model import SITE_FILE, Site
+from kbuild.site.reader import SiteChecker, ipv4
+from kbuild.util.toml import KeyLines, load_toml
+
+
+class SiteError(InputErrors):
+    """One or more problems in kbuild.toml, all reported together."""
+
+
+_SITE_KEYS = {"tftp_root": "", "boot_server": "", "keep_generations": "", "artifacts": "",
+              "hexip_files": "", "ccache_dir": "", "locked": ""}
+_NFS_KEYS = {"server": "", "clients": ""}
+_TOP_KEYS = {"site": "", "nfs": "", "apt": "", "sources": "", "profiles": "", "hosts": ""}
+
+
+def find_site_file(start: Path | None = None) -> Path:
+    """The site file when none was given: ``$KBUILD_SITE``, else kbuild.toml found upwards."""
+    env = os.environ.get("KBUILD_SITE", "")
+    if env and start is None:
+        path = Path(env).resolve()
+        if not path.is_file():
+            raise UserError(f"KBUILD_SITE names {path}, which is not a file",
+                            hint="point KBUILD_SITE at a kbuild.toml, or unset it")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        candidate = d / SITE_FILE
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"no {SITE_FILE} in {here} or any parent directory",
+                    hint="run kbuild from the project checkout, or pass --site FILE")
+
+
+def load_site(path: Path | None = None) -> Site:
+    """Read, parse and validate a site file. Raises SiteError listing every problem."""
+    path = Path(path) if path else find_site_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError("no such file", path=path, hint=f"create {SITE_FILE} (see README)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read: {e}", path=path) from None
+    return parse_site(text, path)
+
+
+def parse_site(text: str, path: Path) -> Site:
+    data = load_toml(text, path.name, SiteError, "check quotes, brackets and '=' on that line")
+    lines = KeyLines(text)
+    c = SiteChecker(path, lines, read_lock(lock_path(path)))
+    root = path.parent.resolve()
+    c.table(data, (), _TOP_KEYS)
+
+    site_t = c.table(data.get("site", {}), ("site",), _SITE_KEYS)
+    nfs_t = c.table(data.get("nfs", {}), ("nfs",), _NFS_KEYS)
+    nfs_server = c.string(nfs_t, "server", ("nfs",), default="10.0.2.2") or "10.0.2.2"
+    nfs_clients = c.strings(nfs_t, "clients", ("nfs",))
+    for net in nfs_clients:
+        if net == "*":
+            continue  # allowed, but every snippet built from it carries a warning
+        try:
+            ipaddress.IPv4Network(net, strict=False)
+        except ValueError:
+            c.error(("nfs", "clients"), f"clients entry {net!r} is not an IPv4 address or network",
+                    "write networks as 10.0.0.0/24")
+    if not ipv4(nfs_server):
+        c.error(("nfs", "server"), f"server = {nfs_server!r} is not an IPv4 address",
+                "the kernel's nfsroot= accepts only a dotted-quad IPv4 server address")
+    boot_server = c.string(site_t, "boot_server", ("site",), default=nfs_server) or nfs_server
+    if not ipv4(boot_server):
+        c.error(("site", "boot_server"), f"boot_server = {boot_server!r} is not an IPv4 address")
+    artifacts = root / (c.string(site_t, "artifacts", ("site",), default="artifacts") or "artifacts")
+    tftp_root = root / (c.string(site_t, "tftp_root", ("site",),
+                                 default=str(artifacts.relative_to(root) / "tftpboot")) or "")
+    keep = c.integer(site_t, "keep_generations", ("site",), default=3, minimum=1)
+    hexip = c.string(site_t, "hexip_files", ("site",), default="no-mac",
+                     choices=("no-mac", "always")) or "no-mac"
+
+    apt = read_apt(c, data.get("apt"))
+    ccache = c.string(site_t, "ccache_dir", ("site",))
+    if ccache is not None and not ccache:
+        c.error(("site", "ccache_dir"), "ccache_dir is empty",
+                "remove it to use your own ccache, or name a directory")
+    locked = bool(site_t.get("locked", False))
+    if not isinstance(site_t.get("locked", False), bool):
+        c.error(("site", "locked"), "locked must be true or false")
+    sources = read_sources(c, data.get("sources", {}), root)
+    if any(src.is_deb for src in sources.values()) and apt is None:
+        c.error((), "deb sources need an [apt] table naming the repositories to resolve them in",
+                'add [apt] with [[apt.repositories]] uri = "http://deb.debian.org/debian", '
+                'suites = ["bookworm"]')
+    profiles = read_profiles(c, data.get("profiles", {}), sources, nfs_server, root)
+    hosts = read_hosts(c, data.get("hosts", []), profiles)
+
+    if c.diags:
+        raise SiteError(c.diags)
+    return Site(path=path, root=root, sources=sources, profiles=profiles, hosts=hosts,
+                artifacts=artifacts, tftp_root=tftp_root, boot_server=boot_server,
+                nfs_server=nfs_server, keep_generations=keep, nfs_clients=nfs_clients,
+                hexip_files=hexip, apt=apt, ccache_dir=(root / ccache) if ccache else None,
+                locked=locked, lines=lines)
+
+

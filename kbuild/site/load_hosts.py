@@ -1,0 +1,66 @@
+"""kbuild.toml's [[hosts]]: machines, their addresses, profile and NIC."""
+from __future__ import annotations
+
+from typing import Any
+
+from kbuild.site.model import Host, Profile
+from kbuild.site.reader import MAC, NAME, SiteChecker, ipv4
+from kbuild.util.toml import KeyPath
+
+_HOST_KEYS = {"name": "", "mac": "", "ip": "", "profile": "", "nic": "", "console": "",
+              "extra": "", "nfs_path": ""}
+
+
+def read_hosts(c: SiteChecker, data: Any, profiles: dict[str, Profile]) -> list[Host]:
+    out: list[Host] = []
+    if not isinstance(data, list):
+        c.error(("hosts",), "hosts must be an array of tables: [[hosts]]")
+        return out
+    seen: dict[tuple[str, str], int] = {}
+    for i, body in enumerate(data):
+        where: KeyPath = ("hosts", i)
+        t = c.table(body, where, _HOST_KEYS)
+        name = c.string(t, "name", where, required=True) or f"host{i}"
+        if not NAME.match(name):
+            c.error(where + ("name",), f"host name {name!r}: use letters, digits, '.', '_' and '-'")
+        profile = c.string(t, "profile", where, required=True) or ""
+        if profile and profile not in profiles:
+            c.error(where + ("profile",), f"host {name!r} uses unknown profile {profile!r}",
+                    f"profiles: {', '.join(sorted(profiles))}")
+        mac = c.string(t, "mac", where)
+        if mac is not None:
+            norm = mac.lower().replace("-", ":")
+            if not MAC.match(norm):
+                c.error(where + ("mac",), f"mac = {mac!r} is not a MAC address",
+                        "write six hex pairs: 52:54:00:12:34:56")
+            mac = norm
+        ip = c.string(t, "ip", where)
+        if ip is not None and not ipv4(ip):
+            c.error(where + ("ip",), f"ip = {ip!r} is not an IPv4 address")
+        if mac is None and ip is None:
+            c.error(where, f"host {name!r} has neither mac nor ip",
+                    "PXE clients find their entry by MAC or by IP: give at least one")
+        for key, value in (("name", name), ("mac", mac), ("ip", ip)):
+            if value is None:
+                continue
+            prev = seen.get((key, value))
+            if prev is not None:
+                c.error(where + (key,), f"duplicate {key} {value!r}: already used by the host "
+                        f"at line {c.lines.line(('hosts', prev))}")
+            else:
+                seen[(key, value)] = i
+        nic = c.string(t, "nic", where)
+        prof = profiles.get(profile)
+        if nic is not None and prof is not None and prof.nics and nic not in prof.nics:
+            c.error(where + ("nic",), f"host {name!r} has NIC {nic!r}, but profile {profile!r} builds "
+                    f"in only {', '.join(prof.nics)}",
+                    f"add a fragment for {nic} to the profile (and {nic!r} to its nics), "
+                    "or give the host a profile that has it")
+        console = c.strings(t, "console", where) if "console" in t else None
+        nfs_path = c.string(t, "nfs_path", where)
+        if nfs_path is not None and not nfs_path.startswith("/"):
+            c.error(where + ("nfs_path",), f"nfs_path = {nfs_path!r} must be absolute")
+        out.append(Host(name=name, profile=profile, mac=mac, ip=ip, nic=nic,
+                        console=console, extra=c.strings(t, "extra", where), nfs_path=nfs_path,
+                        line=c.lines.line(where)))
+    return out

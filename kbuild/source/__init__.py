@@ -1,0 +1,1 @@
+"""Kernel sources and other inputs: download, Debian packages, signatures, unpacking, patches."""

@@ -1,0 +1,107 @@
+"""Small file-system helpers: atomic writes, digests, locks, private temp directories."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from kbuild.errors import InfraError
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` so that ``path`` holds either the old or the new content."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    atomic_write_bytes(path, text.encode(), mode)
+
+
+def write_text_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
+    """Atomically write ``text`` unless ``path`` already holds exactly that (mtime kept)."""
+    try:
+        if path.read_bytes() == text.encode():
+            return False
+    except OSError:
+        pass
+    atomic_write_text(path, text, mode)
+    return True
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+def temp_sibling(dest: Path, kind: str) -> Path:
+    """``.<name>.<kind>-<pid>`` beside ``dest``: a private place to build what becomes
+    ``dest`` by one rename; :func:`remove_stale_siblings` removes what killed runs left."""
+    return dest.parent / f".{dest.name}.{kind}-{os.getpid()}"
+
+
+def remove_stale_siblings(dest: Path, kind: str) -> None:
+    """Remove the :func:`temp_sibling` directories of processes that no longer run."""
+    for stale in dest.parent.glob(f".{dest.name}.{kind}-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, what: str, wait: bool = True) -> Iterator[None]:
+    """Hold an flock on ``path`` (created if needed) for the duration."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        flags = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
+        try:
+            fcntl.flock(fd, flags)
+        except BlockingIOError:
+            raise InfraError(f"{what} is locked by another kbuild process", path=path,
+                             hint="wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_input(path: str | Path, shown: str, what: str, path_hint: str = "check the path") -> bytes:
+    """The bytes of an input file the user named; unreadable ones raise UserError
+    naming the file (``what`` says what it should have been)."""
+    from kbuild.errors import UserError
+
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UserError("no such file", path=shown, hint=path_hint) from None
+    except IsADirectoryError:
+        raise UserError(f"is a directory, not {what}", path=shown) from None
+    except OSError as e:
+        raise UserError(f"cannot read: {e.strerror}", path=shown) from None

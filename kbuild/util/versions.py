@@ -1,0 +1,143 @@
+"""Versions: of Linux kernels, and of Debian packages.
+
+Kernel versions come as ``6.1.192``, ``6.1.0-13-amd64`` (uname -r) or ``v5.10``;
+``packaging.version.Version`` rejects most of them, so :func:`parse_kernel_version`
+takes the X.Y[.Z] in front (the one parser for patch series, rules and verify).
+
+A deb source accepts a range of *upstream* versions (``6.1.*``); candidates are
+ordered the way ``dpkg --compare-versions`` orders them, so "the latest" means
+what apt means by it.
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+
+from packaging.version import Version
+
+from kbuild.errors import UserError
+
+_KERNEL = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def parse_kernel_version(text: str | None) -> Version | None:
+    """X.Y[.Z] from '6.1.192', '6.1.0-13-amd64', 'v5.10'; None when there is none."""
+    m = _KERNEL.match(text) if text else None
+    if not m:
+        return None
+    return Version(".".join(g for g in m.groups() if g is not None))
+
+
+def kernel_version(text: str) -> Version:
+    """Like :func:`parse_kernel_version`; a text without a version is a UserError."""
+    version = parse_kernel_version(text)
+    if version is None:
+        raise UserError(f"cannot read a kernel version from {text!r}")
+    return version
+
+
+def read_kernel_version(srctree: Path) -> str:
+    """VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION of a source tree, from its top Makefile."""
+    makefile = srctree / "Makefile"
+    try:
+        text = makefile.read_text(errors="replace")[:4096]
+    except OSError as e:
+        raise UserError(f"not a kernel source tree ({e.strerror})", path=makefile) from None
+    fields = {}
+    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
+        m = re.search(rf"^{key}\s*=\s*(\S*)\s*$", text, re.M)
+        fields[key] = m.group(1) if m else ""
+    if not fields["VERSION"]:
+        raise UserError("no VERSION line: not a kernel source tree", path=makefile)
+    ver = fields["VERSION"]
+    if fields["PATCHLEVEL"]:
+        ver += "." + fields["PATCHLEVEL"]
+        if fields["SUBLEVEL"]:
+            ver += "." + fields["SUBLEVEL"]
+    return ver + fields["EXTRAVERSION"]
+
+
+# --- Debian package versions ------------------------------------------------------------
+
+
+# epoch:upstream-revision; upstream starts with a digit; only these characters.
+_VERSION = re.compile(r"(?:(\d{1,9}):)?([0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.+~]+))?\Z")
+
+
+class BadVersion(ValueError):
+    """Not a Debian version."""
+
+
+def split(version: str) -> tuple[int, str, str]:
+    """(epoch, upstream, revision) of a Debian version; BadVersion if it is not one."""
+    if not version.isascii() or len(version) > 200:
+        raise BadVersion(f"{version[:60]!r} is not a Debian version")
+    m = _VERSION.fullmatch(version)
+    if not m:
+        raise BadVersion(f"{version!r} is not a Debian version")
+    epoch, upstream, revision = m.group(1), m.group(2), m.group(3) or ""
+    if ":" in upstream and epoch is None:
+        raise BadVersion(f"{version!r}: a ':' needs an epoch")
+    return int(epoch or 0), upstream, revision
+
+
+def upstream(version: str) -> str:
+    """The upstream part: ``6.1.192-3`` -> ``6.1.192``; ``1:4.17.7+13-g24-0+deb12u1`` -> ``4.17.7+13-g24``."""
+    return split(version)[1]
+
+
+def _order(c: str) -> int:
+    if c == "~":
+        return -1
+    if c.isdigit():
+        return 0
+    if c.isalpha():
+        return ord(c)
+    return ord(c) + 256
+
+
+def _compare_part(a: str, b: str) -> int:
+    """dpkg's comparison of one upstream or revision string."""
+    i = j = 0
+    while i < len(a) or j < len(b):
+        first_diff = 0
+        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
+            ac = _order(a[i]) if i < len(a) and not a[i].isdigit() else 0
+            bc = _order(b[j]) if j < len(b) and not b[j].isdigit() else 0
+            if ac != bc:
+                return -1 if ac < bc else 1
+            if i < len(a) and not a[i].isdigit():
+                i += 1
+            if j < len(b) and not b[j].isdigit():
+                j += 1
+        while i < len(a) and a[i] == "0":
+            i += 1
+        while j < len(b) and b[j] == "0":
+            j += 1
+        while i < len(a) and a[i].isdigit() and j < len(b) and b[j].isdigit():
+            if not first_diff:
+                first_diff = (a[i] > b[j]) - (a[i] < b[j])
+            i += 1
+            j += 1
+        if i < len(a) and a[i].isdigit():
+            return 1
+        if j < len(b) and b[j].isdigit():
+            return -1
+        if first_diff:
+            return first_diff
+    return 0
+
+
+def compare(a: str, b: str) -> int:
+    """-1, 0 or 1 as dpkg --compare-versions orders ``a`` and ``b``."""
+    ea, ua, ra = split(a)
+    eb, ub, rb = split(b)
+    if ea != eb:
+        return -1 if ea < eb else 1
+    return _compare_part(ua, ub) or _compare_part(ra, rb)
+
+
+def in_range(version: str, pattern: str) -> bool:
+    """Does the upstream part of ``version`` match the glob ``pattern`` (``6.1.*``)?"""
+    return fnmatch.fnmatchcase(upstream(version), pattern)

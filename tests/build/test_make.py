@@ -1,0 +1,76 @@
+"""The make runner with real make and gcc: logs, progress, failures, missing make."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kbuild.build import make as build
+from kbuild.errors import InfraError
+from kbuild.util import progress as build_progress
+
+MAKEFILE = """\
+all: good.o bad.o
+%.o: %.c
+\t@echo "  CC      $@"
+\t@gcc -c $< -o $@
+"""
+
+
+def _project(tmp_path: Path, bad: bool) -> Path:
+    d = tmp_path / "proj"
+    d.mkdir()
+    (d / "Makefile").write_text(MAKEFILE)
+    (d / "good.c").write_text("int good(void) { return 1; }\n")
+    (d / "bad.c").write_text("int bad(void) { return missing_symbol + ; }\n" if bad
+                             else "int bad(void) { return 2; }\n")
+    return d
+
+
+def test_success_logs_everything_and_counts_steps(tmp_path):
+    d = _project(tmp_path, bad=False)
+    seen: list[str] = []
+    run = build.run_make(["make", "-C", str(d)], dict(os.environ), tmp_path / "logs/b.log", "build t",
+                         progress=seen.append)
+    assert run.steps == 2
+    log = (tmp_path / "logs/b.log").read_text()
+    assert log.startswith("# make -C") and "CC      good.o" in log
+    assert seen and seen[0].startswith("build t: 1 steps")
+
+
+def test_compiler_error_shows_the_error_lines_and_the_log(tmp_path):
+    d = _project(tmp_path, bad=True)
+    with pytest.raises(InfraError) as e:
+        build.run_make(["make", "-C", str(d)], dict(os.environ), tmp_path / "b.log", "build t")
+    msg = str(e.value)
+    assert "build t failed (make exit 2)" in msg
+    assert "bad.c:1:" in msg and "error:" in msg   # gcc's own message
+    assert f"full log: {tmp_path / 'b.log'}" in msg
+    assert "missing_symbol" in (tmp_path / "b.log").read_text()
+
+
+def test_make_missing_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(InfraError, match="make not found"):
+        build.make_argv(tmp_path, tmp_path / "o", [], ["bzImage"], 2)
+
+
+def test_progress_line_on_a_tty_and_off_it(tmp_path):
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    p = build_progress.ProgressLine(tty)
+    p("build x: 1 steps")
+    p("build x: 2")
+    p.done()
+    assert tty.getvalue().startswith("\rbuild x: 1 steps") and "\r" in tty.getvalue()[1:]
+    plain = io.StringIO()
+    q = build_progress.ProgressLine(plain, interval=3600)
+    q("first")
+    q("second (suppressed: within the interval)")
+    assert plain.getvalue() == "first\n"
