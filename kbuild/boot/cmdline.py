@@ -12,6 +12,27 @@ from dataclasses import dataclass, field
 _KSPACE = " \t\n\v\f\r"
 
 
+# Control bytes (C0 but tab, and DEL) and lone surrogates (how Python hands over argv
+# bytes that are not UTF-8) have no place in a kernel command line.
+_BAD_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+
+
+def check_cmdline_text(text: str, where: str, line: int | None = None) -> None:
+    """Refuse a command line holding control bytes or bytes that are not UTF-8
+    (UserError naming ``where``)."""
+    m = _BAD_CHAR.search(text)
+    if m is None:
+        return
+    from kbuild.errors import UserError
+
+    ch = m.group()
+    if "\ud800" <= ch <= "\udfff":
+        raise UserError("not UTF-8 text: not a kernel command line", path=where, line=line,
+                        hint="pass the command line as UTF-8 (ASCII in practice)")
+    raise UserError(f"control byte {ch!r} at character {m.start() + 1}: not a kernel command line",
+                    path=where, line=line, hint="a command line is printable text on one line")
+
+
 def split_args(text: str) -> list[str]:
     """Split a command line into arguments like the kernel's ``next_arg``.
 
@@ -101,7 +122,7 @@ class KernelCmdline:
 # ---------------------------------------------------------------------------
 # nfsroot=
 
-_QUAD_PREFIX = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?=:|$)")
+_QUAD_PREFIX = re.compile(r"^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})(?=:|$)")
 NFS_ROOT_DEFAULT = "/tftpboot/%s"
 NFS_DEF_OPTIONS_LEN = len("vers=4,tcp,rsize=4096,wsize=4096")
 _VERSION_FLAGS = {"v2": "2", "v3": "3", "v4": "4", "v4.0": "4.0", "v4.1": "4.1", "v4.2": "4.2"}
@@ -129,7 +150,7 @@ class NfsRootArg:
 def parse_nfsroot(value: str) -> NfsRootArg:
     # nfs_root_setup(): only '/', ',' or a digit start an address/path; anything
     # else is a name substituted into /tftpboot/%s.
-    if not value or not (value[0] in "/," or value[0].isdigit()):
+    if not value or not (value[0] in "/," or value[0] in "0123456789"):
         parms = NFS_ROOT_DEFAULT.replace("%s", value)
         form = "tftpboot-name"
         server = None
@@ -140,7 +161,7 @@ def parse_nfsroot(value: str) -> NfsRootArg:
             server = ".".join(str(int(g)) for g in m.groups())
             parms = parms[m.end():].removeprefix(":")
             form = "server-path"
-        elif value[0].isdigit():
+        elif value[0] in "0123456789":
             server = None
             form = "bad-server"
         else:
@@ -212,7 +233,7 @@ def _proto(name: str) -> str | None:
 
 
 def _quad(text: str) -> str | None:
-    m = re.fullmatch(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})", text)
+    m = re.fullmatch(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})", text)
     if not m or not all(int(g) <= 255 for g in m.groups()):
         return None
     if all(int(g) == 0 for g in m.groups()):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from kbuild.boot.cmdline import KernelCmdline
 from kbuild.boot.entry import BootSpec
 from kbuild.errors import UserError
+from kbuild.util.versions import parse_number
 
 
 @dataclass
@@ -60,8 +61,9 @@ def pick(entries: list[Draft], label: str | None, defaults: list[str | None], sh
             if by_name:
                 chosen = by_name[0]
                 break
-            if name.isdigit() and int(name) < len(entries) and entries[int(name)].kernel:
-                chosen = entries[int(name)]
+            index = parse_number(name)
+            if index is not None and index < len(entries) and entries[index].kernel:
+                chosen = entries[index]
                 break
     return chosen.spec(shown, fmt, labels)
 

@@ -117,7 +117,8 @@ def read_pxelinux(text: str, shown: str, label: str | None) -> BootSpec:
                 current.append = args
         elif word == "initrd" and current is not None:
             current.initrd = True
-        elif word in ("ipappend", "sysappend") and current is not None and first:
+        elif (word in ("ipappend", "sysappend") and current is not None and first
+              and first.isascii() and len(first) <= 12):   # ASCII, bounded: never a huge int
             try:
                 current.ipappend = int(first, 0)
             except ValueError:

@@ -7,21 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from kbuild.boot import grub, grub_legacy, ipxe, pxelinux, uml
-from kbuild.boot.cmdline import KernelCmdline
+from kbuild.boot.cmdline import KernelCmdline, check_cmdline_text
 from kbuild.boot.entry import BootSpec
 from kbuild.errors import UserError
-from kbuild.util.files import read_input
+from kbuild.util.files import decode_text, read_input
 
 
 def read_entry(path: str | Path, label: str | None = None) -> BootSpec:
     """Read a PXELINUX, GRUB 2, GRUB legacy or iPXE entry file (or a bare command line)."""
     shown = str(path)
     data = read_input(path, shown, "a boot entry", "check the --entry path")
-    if b"\0" in data[:65536]:
-        raise UserError("binary file, not a boot entry", path=shown,
-                        hint="pass a pxelinux.cfg file, grub.cfg, menu.lst, an iPXE script "
-                             "or a file holding a kernel command line")
-    return parse_entry(data.decode("utf-8", errors="replace"), shown, label)
+    text = decode_text(data, shown, "a boot entry",
+                       "pass a pxelinux.cfg file, grub.cfg, menu.lst, an iPXE script "
+                       "or a file holding a kernel command line")
+    return parse_entry(text, shown, label)
 
 
 def detect_format(text: str) -> str | None:
@@ -59,6 +58,8 @@ def parse_entry(text: str, shown: str, label: str | None = None) -> BootSpec:
         lines = [(i, ln.strip()) for i, ln in enumerate(text.splitlines(), 1)
                  if ln.strip() and not ln.strip().startswith("#")]
         first = lines[0][0] if lines else 1
+        for lineno, ln in enumerate(text.split("\n"), 1):   # splitlines() eats \f, \v, \x1c...
+            check_cmdline_text(ln.rstrip("\r"), shown, lineno)
         cmd = KernelCmdline.parse(" ".join(ln for _, ln in lines))
         return BootSpec(cmdline=cmd, source=f"{shown}:{first}", format="cmdline",
                         initrd=cmd.has("initrd"))

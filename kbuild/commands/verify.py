@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,7 +101,7 @@ def _verify(args: argparse.Namespace) -> VerifyReport:
     elif args.entry is not None:
         entry = read_entry(args.entry, args.label)
     rules = load_rules(args.rules, builtin=not args.no_builtin_rules)
-    if args.arch is not None and not args.arch.replace("_", "").isalnum():
+    if args.arch is not None and not re.fullmatch(r"[A-Za-z0-9_]{1,32}", args.arch):
         raise UserError(f"--arch {args.arch!r} is not an architecture name")
     dom0: bool | None = True if args.dom0 else None
     if args.profile is not None:

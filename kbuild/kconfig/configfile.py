@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kbuild.errors import Diagnostic, UserError
 from kbuild.kconfig.scan import FAST_LINE, LineScanner, line_count
-from kbuild.util.files import read_input
+from kbuild.util.files import decode_text, read_input
 
 
 @dataclass(frozen=True)
@@ -137,46 +137,28 @@ def parse_values(text: str, path: str) -> ConfigValues:
     return ConfigValues(path, text)
 
 
-_COMPRESSED = (
-    (b"\x1f\x8b", "gzip"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"BZh", "bz2"),
-)
-
-
-def _decompress(data: bytes, shown: str) -> bytes:
-    import bz2
-    import gzip
-    import lzma
-
-    for magic, kind in _COMPRESSED:
-        if data.startswith(magic):
-            try:
-                if kind == "gzip":
-                    return gzip.decompress(data)
-                if kind == "xz":
-                    return lzma.decompress(data)
-                return bz2.decompress(data)
-            except (OSError, EOFError, lzma.LZMAError, ValueError) as e:
-                raise UserError(f"corrupt {kind} file: {e}", path=shown) from None
-    return data
+# The most lines a config file may have (a distro .config has about 10,000): every
+# line costs the scanner a few objects, so the line count bounds its memory.
+MAX_CONFIG_LINES = 200_000
 
 
 def read_text(path: str | Path, display: str | None = None, decompress: bool = False) -> str:
-    """A config file's text. Unreadable or binary files raise UserError.
+    """A config file's text. Unreadable, binary or oversized files raise UserError.
 
     With ``decompress``, gzip (``/proc/config.gz``), xz and bzip2 files are
-    read transparently, so distro configs can be checked as shipped.
+    read transparently, so distro configs can be checked as shipped. The limits are
+    :data:`~kbuild.util.files.MAX_INPUT_BYTES` (before and after decompression) and
+    :data:`MAX_CONFIG_LINES`; bytes that are not UTF-8 read as U+FFFD.
     """
     shown = display or str(path)
-    data = read_input(path, shown, "a config file")
-    if decompress:
-        data = _decompress(data, shown)
-    if b"\0" in data[:65536]:
-        raise UserError("binary file, not a Kconfig text file", path=shown,
-                        hint="pass a .config (plain, gzip, xz or bzip2) or a fragment" if decompress
-                        else "pass a .config or a fragment (for /proc/config.gz, gunzip it first)")
-    return data.decode("utf-8", errors="replace")
+    data = read_input(path, shown, "a config file", decompress=decompress)
+    text = decode_text(data, shown, "a Kconfig text file",
+                       "pass a .config (plain, gzip, xz or bzip2) or a fragment" if decompress
+                       else "pass a .config or a fragment (for /proc/config.gz, gunzip it first)")
+    if text.count("\n") > MAX_CONFIG_LINES:
+        raise UserError(f"more than {MAX_CONFIG_LINES:,} lines: not a config file", path=shown,
+                        hint="a distro .config has about 10,000 lines")
+    return text
 
 
 def read_config(path: str | Path, display: str | None = None) -> ConfigFile:

@@ -11,7 +11,9 @@ import re
 
 from kbuild.errors import Diagnostic
 
-_SET = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*?)\s*$")
+# No "(.*?)\s*$": a lazy group before a whitespace run backtracks (quadratic on a long
+# run of spaces); the value is taken whole and rstrip()ed (the same \s set).
+_SET = re.compile(r"CONFIG_([A-Za-z0-9_]+)=(.*)")
 _UNSET = re.compile(r"^#\s*CONFIG_([A-Za-z0-9_]+) is not set\s*$")
 _HEADER = re.compile(r"^#\s*Linux/(\S+)\s+(\S+)\s+Kernel Configuration\s*$")
 # Before Linux 2.6.37 the header said "# Linux kernel version: 2.6.32" (no arch).
@@ -108,11 +110,11 @@ class LineScanner:
             if not self.generated and _GENERATED in stripped:
                 self.generated = True
             return
-        m = _SET.match(stripped)
+        m = _SET.fullmatch(stripped)
         if not m:
             self.diagnostics.append(_garbage(self.path, lineno, stripped))
             return
-        name, raw = m.group(1), m.group(2)
+        name, raw = m.group(1), m.group(2).rstrip()
         if raw in _TRISTATE:
             self.entries.append((name, raw, "tristate", lineno))
             return

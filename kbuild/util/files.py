@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from kbuild.errors import InfraError
 
@@ -92,16 +93,80 @@ def exclusive_lock(path: Path, what: str, wait: bool = True) -> Iterator[None]:
         os.close(fd)
 
 
-def read_input(path: str | Path, shown: str, what: str, path_hint: str = "check the path") -> bytes:
+# The largest input file kbuild reads (a .config, fragment or boot entry), before
+# and after decompression: a distro .config is about 300 KiB; a boot entry a few KiB.
+MAX_INPUT_BYTES = 4 << 20
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"BZh", "bz2"),
+)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:g} MiB"
+
+
+def read_input(path: str | Path, shown: str, what: str, path_hint: str = "check the path",
+               decompress: bool = False, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The bytes of an input file the user named; unreadable ones raise UserError
-    naming the file (``what`` says what it should have been)."""
+    naming the file (``what`` says what it should have been).
+
+    At most ``limit`` bytes are read: a larger file is a UserError, never read whole.
+    With ``decompress``, a gzip, xz or bzip2 file is decompressed as a stream whose
+    output is capped at ``limit`` too (a compression bomb stops there); a corrupt
+    stream is a UserError naming the file.
+    """
     from kbuild.errors import UserError
 
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as f:
+            head = f.read(6)
+            kind = next((k for magic, k in _COMPRESSED if head.startswith(magic)), None)
+            if decompress and kind is not None:
+                f.seek(0)
+                data = _read_compressed(f, kind, shown, limit)
+            else:
+                data = head + f.read(limit + 1 - len(head))
+                if len(data) > limit:
+                    raise UserError(f"larger than {_mib(limit)}: not {what}", path=shown)
+            return data
     except FileNotFoundError:
         raise UserError("no such file", path=shown, hint=path_hint) from None
     except IsADirectoryError:
         raise UserError(f"is a directory, not {what}", path=shown) from None
     except OSError as e:
         raise UserError(f"cannot read: {e.strerror}", path=shown) from None
+
+
+def _read_compressed(f: Any, kind: str, shown: str, limit: int) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
+    from kbuild.errors import UserError
+
+    try:
+        stream: Any = (gzip.GzipFile(fileobj=f, mode="rb") if kind == "gzip"
+                       else lzma.LZMAFile(f) if kind == "xz" else bz2.BZ2File(f))
+        with stream:
+            data: bytes = stream.read(limit + 1)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as e:
+        # gzip.BadGzipFile and bz2's "Invalid data stream" are OSErrors
+        raise UserError(f"corrupt {kind} file: {e or type(e).__name__}", path=shown) from None
+    if len(data) > limit:
+        raise UserError(f"decompresses to more than {_mib(limit)}: not a config file",
+                        path=shown, hint="a .config is well under 1 MiB")
+    return data
+
+
+def decode_text(data: bytes, shown: str, what: str, hint: str) -> str:
+    """Input bytes as text: a NUL byte anywhere makes it binary (a UserError); bytes that
+    are not UTF-8 become U+FFFD (a .config or entry is ASCII in practice; nothing kbuild
+    checks depends on non-ASCII text)."""
+    from kbuild.errors import UserError
+
+    if b"\0" in data:
+        raise UserError(f"binary file, not {what}", path=shown, hint=hint)
+    return data.decode("utf-8", errors="replace")

@@ -18,7 +18,21 @@ from packaging.version import Version
 
 from kbuild.errors import UserError
 
-_KERNEL = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
+# ASCII digits only (``\d`` would take "٦" and "²"), at most 9 of them per part, and
+# not followed by another digit: a part too long is no version, never a huge int.
+_KERNEL = re.compile(r"^\s*v?([0-9]{1,9})\.([0-9]{1,9})(?![0-9])(?:\.([0-9]{1,9})(?![0-9]))?")
+MAX_DIGITS = 9
+
+
+def is_number(text: str | None, max_digits: int = MAX_DIGITS) -> bool:
+    """True for 1..max_digits ASCII digits (the one check before int() of user input)."""
+    return (text is not None and 0 < len(text) <= max_digits and text.isascii()
+            and text.isdigit())
+
+
+def parse_number(text: str | None, max_digits: int = MAX_DIGITS) -> int | None:
+    """The value of 1..max_digits ASCII digits; None for anything else."""
+    return int(text) if text is not None and is_number(text, max_digits) else None
 
 
 def parse_kernel_version(text: str | None) -> Version | None:

@@ -154,7 +154,9 @@ def read_config_under_test(config: str | Path, *, display: str | None = None,
                          f"assuming {DEFAULT_KERNEL}; pass --kernel-version")
     version = parse_kernel_version(version_text)
     if version is None:
-        raise UserError(f"kernel version {version_text!r} is not X.Y or X.Y.Z",
+        raise UserError(f"kernel version {_shorten(version_text)!r} is not X.Y or X.Y.Z "
+                        "(ASCII digits, at most 9 per part)",
+                        path=shown if version_source == "header" else None,
                         hint="pass --kernel-version 6.1 (or 6.1.192)")
     if tree_version and parse_kernel_version(tree_version) != version:
         notes.append(f"the config says Linux {version_text}, the source tree is {tree_version}: "
@@ -291,3 +293,7 @@ def explain_checks(tree: KconfigTree, report: VerifyReport) -> None:
                 check.needs = exp.needs
 
 
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
