@@ -11,13 +11,14 @@ import ipaddress
 import os
 from pathlib import Path
 
-from kbuild.errors import InputErrors, UserError
+from kbuild.errors import Diagnostic, InputErrors, UserError
 from kbuild.site.load_hosts import read_hosts
 from kbuild.site.load_profiles import read_profiles
 from kbuild.site.load_sources import read_apt, read_sources
 from kbuild.site.lock import lock_path, read_lock
 from kbuild.site.model import SITE_FILE, Site
-from kbuild.site.reader import SiteChecker, ipv4
+from kbuild.site.reader import SiteChecker, ipv4, path_problem
+from kbuild.util.files import read_input
 from kbuild.util.toml import KeyLines, load_toml
 
 
@@ -52,17 +53,19 @@ def find_site_file(start: Path | None = None) -> Path:
 def load_site(path: Path | None = None) -> Site:
     """Read, parse and validate a site file. Raises SiteError listing every problem."""
     path = Path(path) if path else find_site_file()
+    data = read_input(path, str(path), "a site file", f"create {SITE_FILE} (see README)")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("no such file", path=path, hint=f"create {SITE_FILE} (see README)") from None
-    except (OSError, UnicodeDecodeError) as e:
+        text = data.decode("utf-8")      # TOML is UTF-8: anything else is refused
+    except UnicodeDecodeError as e:
         raise UserError(f"cannot read: {e}", path=path) from None
     return parse_site(text, path)
 
 
 def parse_site(text: str, path: Path) -> Site:
     data = load_toml(text, path.name, SiteError, "check quotes, brackets and '=' on that line")
+    if not data:
+        raise SiteError([Diagnostic(path.name, None, "error", "empty site file: no tables",
+                                    "define [sources.NAME] and [profiles.NAME] (see README)")])
     lines = KeyLines(text)
     c = SiteChecker(path, lines, read_lock(lock_path(path)))
     root = path.parent.resolve()
@@ -86,9 +89,18 @@ def parse_site(text: str, path: Path) -> Site:
     boot_server = c.string(site_t, "boot_server", ("site",), default=nfs_server) or nfs_server
     if not ipv4(boot_server):
         c.error(("site", "boot_server"), f"boot_server = {boot_server!r} is not an IPv4 address")
-    artifacts = root / (c.string(site_t, "artifacts", ("site",), default="artifacts") or "artifacts")
-    tftp_root = root / (c.string(site_t, "tftp_root", ("site",),
-                                 default=str(artifacts.relative_to(root) / "tftpboot")) or "")
+    artifacts_name = c.string(site_t, "artifacts", ("site",), default="artifacts") or "artifacts"
+    problem = path_problem(artifacts_name)
+    if problem:
+        c.error(("site", "artifacts"), f"artifacts = {artifacts_name[:70]!r} {problem}")
+        artifacts_name = "artifacts"
+    artifacts = root / artifacts_name
+    tftp_name = c.string(site_t, "tftp_root", ("site",),
+                         default=str(artifacts.relative_to(root) / "tftpboot")) or ""
+    problem = path_problem(tftp_name, absolute_ok=True)
+    if problem:
+        c.error(("site", "tftp_root"), f"tftp_root = {tftp_name[:70]!r} {problem}")
+    tftp_root = root / tftp_name
     keep = c.integer(site_t, "keep_generations", ("site",), default=3, minimum=1)
     hexip = c.string(site_t, "hexip_files", ("site",), default="no-mac",
                      choices=("no-mac", "always")) or "no-mac"

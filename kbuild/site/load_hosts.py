@@ -22,7 +22,8 @@ def read_hosts(c: SiteChecker, data: Any, profiles: dict[str, Profile]) -> list[
         t = c.table(body, where, _HOST_KEYS)
         name = c.string(t, "name", where, required=True) or f"host{i}"
         if not NAME.match(name):
-            c.error(where + ("name",), f"host name {name!r}: use letters, digits, '.', '_' and '-'")
+            c.error(where + ("name",), f"host name {name[:70]!r}: use letters, digits, '.', '_' "
+                    "and '-' (at most 64)")
         profile = c.string(t, "profile", where, required=True) or ""
         if profile and profile not in profiles:
             c.error(where + ("profile",), f"host {name!r} uses unknown profile {profile!r}",

@@ -6,7 +6,7 @@ from typing import Any
 
 from kbuild.site.arches import known_arches
 from kbuild.site.model import LOADERS, NFS_VERSIONS, NfsRoot, Profile, Source, UmlSpec, XenSpec
-from kbuild.site.reader import MAC, SiteChecker, ipv4, named_tables
+from kbuild.site.reader import MAC, SiteChecker, ipv4, named_tables, path_problem
 from kbuild.util.toml import KeyPath
 
 _PROFILE_KEYS = {"description": "", "source": "", "arch": "", "base": "", "fragments": "",
@@ -31,6 +31,11 @@ def read_profiles(c: SiteChecker, data: Any, sources: dict[str, Source], nfs_ser
         base = c.string(t, "base", where, default="tinyconfig") or "tinyconfig"
         fragments = c.strings(t, "fragments", where)
         for i, frag in enumerate(fragments):
+            problem = path_problem(frag)
+            if problem:
+                c.error(where + ("fragments",), f"fragment {frag[:70]!r} (item {i + 1}) {problem}",
+                        "names are relative to fragments/, '.config' is optional")
+                continue
             fpath = root / "fragments" / (frag if frag.endswith(".config") else frag + ".config")
             if not fpath.is_file():
                 c.error(where + ("fragments",), f"fragment {frag!r} (item {i + 1}) not found: "
@@ -38,7 +43,11 @@ def read_profiles(c: SiteChecker, data: Any, sources: dict[str, Source], nfs_ser
                         "create it or fix the name (names are relative to fragments/, "
                         "'.config' is optional)")
         patches = c.string(t, "patches", where)
-        if patches is not None and not (root / "patches" / patches / "series").is_file():
+        problem = path_problem(patches) if patches is not None else None
+        if patches is not None and problem:
+            c.error(where + ("patches",), f"patch series {patches[:70]!r} {problem}",
+                    "name a directory under patches/")
+        elif patches is not None and not (root / "patches" / patches / "series").is_file():
             c.error(where + ("patches",), f"patch series {patches!r} not found: "
                     f"patches/{patches}/series does not exist")
         ip = c.string(t, "ip", where, default="dhcp") or "dhcp"

@@ -4,15 +4,35 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kbuild.site.lock import LockEntry
 from kbuild.util.toml import KeyLines, KeyPath, TomlChecker
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")       # sources, profiles, hosts
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+# Full matches (\Z, not $: "$" also matches before a final "\n"), names bounded.
+NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")       # sources, profiles, hosts
+SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
+MAC = re.compile(r"\A[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
+_MAX_PATH = 1024
+
+
+def path_problem(text: str, absolute_ok: bool = False) -> str | None:
+    """Why ``text`` is not a usable path in kbuild.toml (None if it is): empty,
+    control characters, absolute or with '..' (it must stay inside the site unless
+    ``absolute_ok``), or a name too long for the file system."""
+    if not text:
+        return "is empty"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return "contains a control character"
+    p = PurePosixPath(text)
+    if not absolute_ok and (p.is_absolute() or ".." in p.parts):
+        return "leaves the site directory (give a path relative to it, without '..')"
+    if len(text.encode("utf-8", "surrogatepass")) > _MAX_PATH:
+        return f"is longer than {_MAX_PATH} bytes"
+    if any(len(part.encode("utf-8", "surrogatepass")) > 250 for part in p.parts):
+        return "has a name longer than 250 bytes (the file system allows 255)"
+    return None
 
 
 class SiteChecker(TomlChecker):
@@ -54,5 +74,10 @@ def named_tables(c: SiteChecker, data: Any, table: str, what: str) -> Iterator[t
         if split_by_a_dot(c, where, body):
             continue
         if not NAME.match(name):
-            c.error(where, f"{what} name {name!r}: use letters, digits, '.', '_' and '-'")
+            c.error(where, f"{what} name {_short(name)!r}: use letters, digits, '.', '_' and '-'"
+                    + (" (at most 64)" if len(name) > 64 else ""))
         yield name, body, where
+
+
+def _short(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

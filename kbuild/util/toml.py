@@ -149,7 +149,9 @@ def load_toml(text: str, shown: str, error: type[InputErrors], hint: str) -> dic
     """Parse ``text``; invalid TOML raises ``error`` naming ``shown:LINE`` and ``hint``."""
     try:
         return tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError) as e:
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError) as e:
+        # RecursionError: nesting too deep; ValueError: an integer over Python's
+        # 4,300-digit limit
         msg = str(e) or type(e).__name__
         m = _POSITION.search(msg)
         raise error([Diagnostic(shown, int(m.group(1)) if m else None, "error",
@@ -213,6 +215,12 @@ class TomlChecker:
         value = data[key]
         if not isinstance(value, str):
             self.error(where + (key,), f"{key} must be a string, not {type(value).__name__}")
+            return default
+        if value == "" and (required or default):
+            # a value is required (or the key has a non-empty default): "" is a mistake,
+            # never silently the default
+            self.error(where + (key,), f"{key} is empty",
+                       f"give {key} a value" + ("" if required else ", or remove the key for the default"))
             return default
         if nonempty and not value.strip():
             self.error(where + (key,), f"{key} must be a non-empty string")
