@@ -121,6 +121,8 @@ def load_manifest(path: Path, check_paths: bool = True) -> dict[str, Any]:
         doc = json.loads(path.read_bytes())
     except ValueError as exc:
         raise bad(f"invalid JSON ({exc})") from None
+    except RecursionError:
+        raise bad("invalid JSON (nested too deep)") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise bad(f"no \"format\": {FORMAT}")
     if not isinstance(doc.get("generation"), int) or not isinstance(doc.get("files"), dict) \
@@ -128,7 +130,9 @@ def load_manifest(path: Path, check_paths: bool = True) -> dict[str, Any]:
         raise bad("generation, files or dirs missing")
     pending = doc.get("pending")
     if pending is not None and not (isinstance(pending, dict)
-                                    and {"generation", "write", "remove", "dirs"} <= pending.keys()):
+                                    and {"generation", "write", "remove", "dirs"} <= pending.keys()
+                                    and all(isinstance(pending[k], (list, dict))
+                                            for k in ("write", "remove", "dirs"))):
         raise bad("incomplete pending section")
     if not check_paths:
         return doc

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from kbuild.site.model import AptConfig, Repository, Source
-from kbuild.site.reader import SHA256, SiteChecker, named_tables
+from kbuild.site.reader import SHA256, SiteChecker, named_tables, path_problem
 from kbuild.util import versions as debversion
 from kbuild.util.toml import KeyPath
 
@@ -111,9 +111,12 @@ def read_apt(c: SiteChecker, data: Any) -> AptConfig | None:
         for key, values in (("suites", suites), ("components", components)):
             if not values or not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9./_-]*", v) for v in values):
                 c.error(where + (key,), f"{key} must be a non-empty list of names like \"bookworm\"")
-        if not keyring.startswith("/"):
+        problem = path_problem(keyring, absolute_ok=True)
+        if problem:
+            c.error(where + ("keyring",), f"keyring {keyring[:70]!r} {problem}")
+        elif not keyring.startswith("/"):
             keyring = str(c.path.parent.resolve() / keyring)
-        if not Path(keyring).is_file():
+        if not problem and not Path(keyring).is_file():
             c.error(where + ("keyring",), f"keyring {keyring} does not exist",
                     "install debian-archive-keyring (scripts/setup does), or fix the path")
         repos.append(Repository(uri, suites, components, keyring))

@@ -25,7 +25,13 @@ from packaging.version import Version
 from kbuild.errors import InfraError, UserError
 from kbuild.site import layout
 from kbuild.site.model import Site, Source
-from kbuild.util.files import atomic_write_text, remove_stale_siblings, sha256_text, temp_sibling
+from kbuild.util.files import (
+    atomic_write_text,
+    read_input,
+    remove_stale_siblings,
+    sha256_text,
+    temp_sibling,
+)
 from kbuild.util.versions import kernel_version, read_kernel_version
 
 
@@ -74,11 +80,12 @@ def load_series(site: Site, name: str) -> Series:
     directory = site.patches_dir / name
     path = directory / "series"
     shown = path.relative_to(site.root) if path.is_relative_to(site.root) else path
+    data = read_input(path, str(shown), "a patch series",
+                      f"create {shown} listing the patches, one per line")
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UserError("patch series not found", path=shown,
-                        hint=f"create {shown} listing the patches, one per line") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"not UTF-8 text: {e}", path=shown) from None
     entries: list[SeriesEntry] = []
     seen: set[str] = set()
     for lineno, raw in enumerate(text.splitlines(), 1):
@@ -94,8 +101,10 @@ def load_series(site: Site, name: str) -> Series:
             except InvalidSpecifier:
                 raise UserError(f"invalid version range {parts[1]!r} for {file}", path=shown,
                                 line=lineno, hint="use packaging specifiers, e.g. >=5.10,<6.3") from None
-        if "/" in file or file.startswith("."):
-            raise UserError(f"patch name {file!r} must be a file in {directory.name}/", path=shown,
+        if "/" in file or file.startswith(".") or len(file.encode()) > 250 \
+                or any(ord(ch) < 32 for ch in file):
+            raise UserError(f"patch name {file[:70]!r} must be a file in {directory.name}/ "
+                            "(a name of at most 250 bytes)", path=shown,
                             line=lineno)
         if not (directory / file).is_file():
             raise UserError(f"patch {file} is listed but does not exist", path=shown, line=lineno,
