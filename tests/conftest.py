@@ -41,31 +41,29 @@ def work_site(tmp_path_factory) -> WorkSite:
     return WorkSite(copy_site(tmp_path_factory.mktemp("work") / "site"))
 
 
+def _unpacked(work_site: WorkSite, source: str) -> Path:
+    """`doit unpack:<source>` in the work site (a no-op when done); the pristine tree."""
+    from kbuild.site import layout
+
+    r = work_site.doit(f"unpack:{source}")
+    assert r.code == 0, r.out
+    site = work_site.site
+    tree = layout.pristine_tree(site, site.sources[source])
+    assert layout.tree_stamp(tree).is_file(), r.out
+    return tree
+
+
 @pytest.fixture(scope="session")
 def linux_src(work_site) -> Path:
     """The real, pristine 6.1 source tree, fetched and unpacked by the pipeline
     (`doit unpack:debian-6.1`) once per session in ``work_site``."""
-    from kbuild.site import layout
-
-    r = work_site.doit("unpack:debian-6.1")
-    assert r.code == 0, r.out
-    site = work_site.site
-    tree = layout.pristine_tree(site, site.sources["debian-6.1"])
-    assert layout.tree_stamp(tree).is_file(), r.out
-    return tree
+    return _unpacked(work_site, "debian-6.1")
 
 
 @pytest.fixture(scope="session")
 def linux_src_612(work_site) -> Path:
     """The real, pristine 6.12 source tree (`doit unpack:debian-6.12`), once per session."""
-    from kbuild.site import layout
-
-    r = work_site.doit("unpack:debian-6.12")
-    assert r.code == 0, r.out
-    site = work_site.site
-    tree = layout.pristine_tree(site, site.sources["debian-6.12"])
-    assert layout.tree_stamp(tree).is_file(), r.out
-    return tree
+    return _unpacked(work_site, "debian-6.12")
 
 
 def configure(work_site: WorkSite, profile: str) -> Path:

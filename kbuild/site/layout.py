@@ -12,7 +12,17 @@ def cache_dir(site: Site) -> Path:
 
 def cached_file(site: Site, source: Source) -> Path:
     """Downloads are keyed by their sha256, so a changed pin never reuses a stale file."""
-    return cache_dir(site) / "sha256" / source.sha256 / source.filename
+    return cached_payload(site, source.sha256, source.filename)
+
+
+def cached_payload(site: Site, sha256: str, filename: str) -> Path:
+    """Where the file with ``sha256`` is cached (a source's, or a deb lock entry's)."""
+    return cache_dir(site) / "sha256" / sha256 / filename
+
+
+def deb_cache_dir(site: Site) -> Path:
+    """The .deb files deb sources were taken from."""
+    return cache_dir(site) / "deb"
 
 
 def pristine_tree(site: Site, source: Source) -> Path:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kbuild.errors import InfraError, UserError
+from kbuild.site import layout
 from kbuild.site.lock import LockEntry, read_lock, write_entry
 from kbuild.site.model import Site, Source
 from kbuild.source.apt import AptState, Candidate, extract_member
@@ -45,11 +46,7 @@ def apt_state(site: Site) -> AptState:
 
 
 def cache_path(site: Site, entry: LockEntry) -> Path:
-    return site.artifacts / "cache" / "sha256" / entry.sha256 / entry.filename
-
-
-def deb_cache_dir(site: Site) -> Path:
-    return site.artifacts / "cache" / "deb"
+    return layout.cached_payload(site, entry.sha256, entry.filename)
 
 
 def offered(site: Site, src: Source) -> list[Candidate]:
@@ -129,8 +126,8 @@ def pin(site: Site, src: Source, cand: Candidate, progress: Progress | None = No
 
 def _fetch_candidate(site: Site, src: Source, cand: Candidate,
                      progress: Progress | None) -> tuple[Path, str, str]:
-    deb = apt_state(site).download(cand, deb_cache_dir(site), progress)
-    tmpdir = site.artifacts / "cache" / "tmp"
+    deb = apt_state(site).download(cand, layout.deb_cache_dir(site), progress)
+    tmpdir = layout.cache_dir(site) / "tmp"
     tmp = tmpdir / f"{src.name}-{os.getpid()}"
     member, digest = extract_member(deb, src.member, tmp)
     return tmp, member, digest
