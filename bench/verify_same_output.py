@@ -10,7 +10,8 @@ tests/verify/test_check.py's, Debian's amd64 config) with the option sets users 
 (plain, --json, -q, --nic/--cmdline, --dom0, --arch um, --entry) and records stdout,
 stderr and the exit status of each. --tree runs the kbuild package of another checkout
 (e.g. a `git archive` of the commit before a change) with this interpreter. The inputs
-are written to one fixed temp directory so that paths in the output match between runs.
+are written to one fixed temp directory so that paths in the output match between runs;
+the checkout's own path (in rule locations) is shown as <TREE>.
 Not a test: the lead runs it around import changes (issue 13).
 """
 from __future__ import annotations
@@ -103,6 +104,12 @@ def cases(configs: list[Path], entries: list[Path]) -> list[list[str]]:
     return out
 
 
+def _neutral(text: str, tree: Path) -> str:
+    """The output with the checkout's own location (rule files are shown relative to the
+    working directory) replaced by <TREE>, so that two checkouts compare."""
+    return text.replace(os.path.relpath(tree, INPUTS), "<TREE>").replace(str(tree), "<TREE>")
+
+
 def run_all(tree: Path) -> list[dict[str, object]]:
     configs, entries = write_inputs()
     env = {**os.environ, "PYTHONPATH": str(tree), "LANG": "C.UTF-8"}
@@ -112,8 +119,8 @@ def run_all(tree: Path) -> list[dict[str, object]]:
         p = subprocess.run([sys.executable, "-m", "kbuild", "verify", *argv], env=env,
                            capture_output=True, cwd=INPUTS)
         results.append({"argv": argv, "code": p.returncode,
-                        "stdout": p.stdout.decode("utf-8", "surrogateescape"),
-                        "stderr": p.stderr.decode("utf-8", "surrogateescape")})
+                        "stdout": _neutral(p.stdout.decode("utf-8", "surrogateescape"), tree),
+                        "stderr": _neutral(p.stderr.decode("utf-8", "surrogateescape"), tree)})
     return results
 
 

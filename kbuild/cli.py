@@ -11,7 +11,6 @@ import argparse
 import importlib
 import os
 import sys
-import traceback
 from types import ModuleType
 
 from kbuild import __version__
@@ -33,7 +32,21 @@ def command_module(name: str) -> ModuleType:
     return importlib.import_module(f"kbuild.commands.{name.replace('-', '_')}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: list[str]) -> str | None:
+    """The subcommand argv names (its first word that is not an option), if any: only that
+    command's module is imported, so ``kbuild verify`` does not pay for publish's imports."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the subcommand it names gets its arguments (the
+    others keep their name and help line, which is all top-level help and errors show)."""
+    chosen = _chosen(argv) if argv is not None else None
     parser = argparse.ArgumentParser(
         prog="kbuild",
         description="Build kernels and boot chains for diskless machines with root over NFS. "
@@ -43,12 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        command_module(name).add_arguments(p)
+        if argv is None or name == chosen:
+            command_module(name).add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     mod = command_module(args.command)
     try:
@@ -67,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as e:  # a bug in kbuild: say so in one line, details on request
         if os.environ.get("KBUILD_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         print(f"error: internal error: {type(e).__name__}: {e}\n"
               "  fix: this is a bug in kbuild; rerun with KBUILD_DEBUG=1 and report the output",

@@ -9,22 +9,24 @@ against docs/verify-schema.json. Exit status: 0 every requirement met,
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from kbuild.errors import KbuildError, UserError
 
 if TYPE_CHECKING:
+    from kbuild.boot.entry import BootSpec
+    from kbuild.rules.model import RuleSet
     from kbuild.verify.report import VerifyReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", nargs="?", metavar="CONFIG",
+    parser.add_argument("config", nargs="*", metavar="CONFIG",
                         help="the .config to check (plain, .gz, .xz or .bz2; a savedefconfig or "
-                             "fragment too); with --profile, default: the profile's built config")
+                             "fragment too); with --profile, default: the profile's built config. "
+                             "Several files or a directory: one verdict line per file")
     parser.add_argument("--kernel-version", metavar="X.Y[.Z]",
                         help="kernel version the rules are chosen for (default: the config header)")
     parser.add_argument("--arch", metavar="ARCH",
@@ -67,10 +69,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit status. Errors go to :func:`on_error` (via cli.main)."""
+    configs: list[str] = args.config
+    if len(configs) > 1 or (len(configs) == 1 and Path(configs[0]).is_dir()):
+        from kbuild.commands.verify_many import run_many
+
+        return run_many(args, _options(args))
+    args.config = configs[0] if configs else None
     from kbuild.verify.render import render_table, report_json
 
     report = _verify(args)
     if args.json:
+        import json
+
         print(json.dumps(report_json(report), indent=2))
     else:
         sys.stdout.write(render_table(report, only_problems=args.problems))
@@ -83,27 +93,46 @@ def on_error(args: argparse.Namespace, error: KbuildError) -> None:
     from kbuild.verify.render import error_json
 
     if args.json:
+        import json
+
         print(json.dumps(error_json(error), indent=2))
 
 
-def _verify(args: argparse.Namespace) -> VerifyReport:
-    from kbuild.boot.entry import entry_from_cmdline
-    from kbuild.boot.read import read_entry
+class Options(NamedTuple):
+    """What every config of one call is checked against."""
+
+    entry: BootSpec | None
+    nics: list[str]
+    rules: RuleSet
+    dom0: bool | None
+
+
+def _options(args: argparse.Namespace) -> Options:
     from kbuild.rules.load import load_rules
-    from kbuild.verify.check import verify_config
 
     nics = [n for item in args.nic for n in item.split(",") if n.strip()]
     if args.label is not None and args.entry is None:
         raise UserError("--label needs --entry FILE")
     entry = None
     if args.cmdline is not None:
+        from kbuild.boot.entry import entry_from_cmdline
+
         entry = entry_from_cmdline(args.cmdline, "--cmdline", dom0=args.dom0)
     elif args.entry is not None:
+        from kbuild.boot.read import read_entry
+
         entry = read_entry(args.entry, args.label)
     rules = load_rules(args.rules, builtin=not args.no_builtin_rules)
     if args.arch is not None and not re.fullmatch(r"[A-Za-z0-9_]{1,32}", args.arch):
         raise UserError(f"--arch {args.arch!r} is not an architecture name")
     dom0: bool | None = True if args.dom0 else None
+    return Options(entry, nics, rules, dom0)
+
+
+def _verify(args: argparse.Namespace) -> VerifyReport:
+    from kbuild.verify.check import verify_config
+
+    entry, nics, rules, dom0 = _options(args)
     if args.profile is not None:
         # the same check as `doit verify:NAME` (hosts included), with these overrides
         from kbuild.site.load import load_site

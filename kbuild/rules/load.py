@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kbuild.errors import Diagnostic, InputErrors, UserError
 from kbuild.rules.model import (
@@ -25,9 +25,10 @@ from kbuild.rules.model import (
     Rule,
     RuleSet,
 )
-from kbuild.rules.reader import RULE_ID, SYMBOL, RuleChecker, RuleLines
-from kbuild.rules.tables import nic_line, nic_rules, read_nic, read_renamed
-from kbuild.util.toml import KeyPath, load_toml
+
+if TYPE_CHECKING:   # the TOML side is imported only when a rule set is not cached
+    from kbuild.rules.reader import RuleChecker, RuleLines
+    from kbuild.util.toml import KeyPath
 
 RULES_DIR = Path(__file__).resolve().parent       # the built-in *.toml (package data)
 SCHEMA = 1
@@ -54,7 +55,8 @@ def builtin_files() -> list[Path]:
 def load_rules(extra: tuple[str | Path, ...] | list[str | Path] = (), builtin: bool = True) -> RuleSet:
     """The built-in rule files (unless ``builtin`` is false) plus ``extra`` ones: a later
     rule with the same id replaces an earlier one, a later NIC with the same name too.
-    Cached per file (path, mtime, size)."""
+    Cached in process per file (path, mtime, size), and across processes by content
+    (:mod:`kbuild.rules.cache`)."""
     files = [*(builtin_files() if builtin else []), *(Path(p) for p in extra)]
     if not files:
         raise UserError("no rule files", hint="pass --rules FILE")
@@ -72,12 +74,35 @@ def load_rules(extra: tuple[str | Path, ...] | list[str | Path] = (), builtin: b
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(keys: tuple[tuple[str, int, int], ...]) -> RuleSet:
+    from kbuild.rules.cache import cached, ruleset_key
+
+    contents: list[tuple[str, str, bytes | OSError]] = []
+    for path, _mtime, _size in keys:
+        raw: bytes | OSError
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as e:
+            raw = e
+        contents.append((path, _display(path), raw))
+    if any(isinstance(d, OSError) for _p, _s, d in contents):
+        return _parse(contents)
+    key = ruleset_key([(shown, d) for _p, shown, d in contents if isinstance(d, bytes)])
+    return cached("rules", key, lambda: _parse(contents))
+
+
+def _parse(contents: list[tuple[str, str, bytes | OSError]]) -> RuleSet:
+    """The rule set of the files read (path, shown name, bytes or the error reading them)."""
+    from kbuild.rules.reader import RuleChecker, RuleLines
+    from kbuild.rules.tables import nic_line, nic_rules, read_nic, read_renamed
+    from kbuild.util.toml import load_toml
+
     diags: list[Diagnostic] = []
     parsed: list[tuple[str, dict[str, Any], RuleLines]] = []
-    for path, _mtime, _size in keys:
-        shown = _display(path)
+    for _path, shown, raw in contents:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            if isinstance(raw, OSError):
+                raise raw
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             diags.append(Diagnostic(shown, None, "error", f"cannot read rules file: {e}"))
             continue
@@ -130,7 +155,7 @@ def _load_cached(keys: tuple[tuple[str, int, int], ...]) -> RuleSet:
                 rules.setdefault(r.id, r)
     if diags:
         raise RulesError(diags)
-    return RuleSet(rules=tuple(rules.values()), nics=nics, files=tuple(k[0] for k in keys),
+    return RuleSet(rules=tuple(rules.values()), nics=nics, files=tuple(c[0] for c in contents),
                    renamed=renamed)
 
 
@@ -199,6 +224,8 @@ def _conditions(c: RuleChecker, raw: Any, where: KeyPath,
 
 
 def _rule(c: RuleChecker, where: KeyPath, body: Any, nics: dict[str, Nic]) -> Rule | None:
+    from kbuild.rules.reader import RULE_ID, SYMBOL
+
     if not c.known_keys(body, where, _RULE_KEYS):
         return None
     rid = c.text(body, "id", where)

@@ -172,6 +172,11 @@ def _result_line(report: VerifyReport) -> str:
     return f"result: FAIL: {fails + undecided} of {n} checks {what} ({names}){tail}"
 
 
+def verdict_line(report: VerifyReport) -> str:
+    """The result in one line, ``PASS: ...`` or ``FAIL: ...`` (``kbuild verify A B C``)."""
+    return _result_line(report).removeprefix("result: ")
+
+
 def report_json(report: VerifyReport) -> dict[str, Any]:
     """The report as the JSON document described by docs/verify-schema.json."""
     return {
