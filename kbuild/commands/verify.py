@@ -12,13 +12,12 @@ import argparse
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from kbuild.errors import KbuildError, UserError
 
 if TYPE_CHECKING:
-    from kbuild.boot.entry import BootSpec
-    from kbuild.rules.model import RuleSet
+    from kbuild.commands.verify_many import Options
     from kbuild.verify.report import VerifyReport
 
 
@@ -98,16 +97,8 @@ def on_error(args: argparse.Namespace, error: KbuildError) -> None:
         print(json.dumps(error_json(error), indent=2))
 
 
-class Options(NamedTuple):
-    """What every config of one call is checked against."""
-
-    entry: BootSpec | None
-    nics: list[str]
-    rules: RuleSet
-    dom0: bool | None
-
-
 def _options(args: argparse.Namespace) -> Options:
+    from kbuild.commands.verify_many import Options
     from kbuild.rules.load import load_rules
 
     nics = [n for item in args.nic for n in item.split(",") if n.strip()]

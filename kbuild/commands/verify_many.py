@@ -12,12 +12,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kbuild.errors import KbuildError, UserError, describe
 
 if TYPE_CHECKING:
-    from kbuild.commands.verify import Options
+    from kbuild.boot.entry import BootSpec
+    from kbuild.rules.model import RuleSet
+
+
+class Options(NamedTuple):
+    """What every config of one call is checked against."""
+
+    entry: BootSpec | None
+    nics: list[str]
+    rules: RuleSet
+    dom0: bool | None
 
 
 def config_files(names: list[str]) -> list[str]:
