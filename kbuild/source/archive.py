@@ -16,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import tarfile
+import tempfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -125,15 +126,18 @@ def _stream_unpack(archive: Path, tmp: Path, shown: str, state: _Unpacked,
         magic = f.read(6)
     tool = next((t for m, t in _MAGIC if magic.startswith(m)), None)
     decompress = None
+    # stderr to files, not pipes: a chatty tool must never block on a full pipe
+    dec_log = tempfile.TemporaryFile()
+    tar_log = tempfile.TemporaryFile()
     if tool is not None and shutil.which(tool):
         decompress = subprocess.Popen([tool, "-dc", "--", str(archive)], stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                                      stderr=dec_log, stdin=subprocess.DEVNULL)
         assert decompress.stdout is not None
         source: IO[bytes] = decompress.stdout
     else:
         source = _python_decompressor(archive, tool)
     extract = subprocess.Popen([*_TAR, "-C", str(tmp)], stdin=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=tar_log)
     assert extract.stdin is not None
     tee = _HeldBack(source, extract.stdin)
     ok = False
@@ -158,22 +162,26 @@ def _stream_unpack(archive: Path, tmp: Path, shown: str, state: _Unpacked,
         if not ok:
             extract.kill()
         tee.close_sink()
-        tar_err = extract.stderr.read() if extract.stderr else b""
         extract.wait()
         if decompress is not None:
             if not ok:
                 decompress.kill()
-            source.close()
-            dec_err = decompress.stderr.read() if decompress.stderr else b""
             decompress.wait()
-        else:
-            source.close()
+        source.close()
+    dec_err = _tail(dec_log)
+    tar_err = _tail(tar_log)
     if decompress is not None and decompress.returncode != 0:
-        raise OSError(0, f"{tool}: " + dec_err.decode(errors="replace").strip().splitlines()[-1:][0]
-                      if dec_err.strip() else f"{tool} exited with {decompress.returncode}")
+        raise OSError(0, f"{tool}: {dec_err or f'exited with {decompress.returncode}'}")
     if extract.returncode != 0:
-        msg = tar_err.decode(errors="replace").strip().splitlines()
-        raise OSError(0, "tar: " + (msg[-1] if msg else f"exited with {extract.returncode}"))
+        raise OSError(0, f"tar: {tar_err or f'exited with {extract.returncode}'}")
+
+
+def _tail(log: IO[bytes]) -> str:
+    """The last line a tool wrote to its log (then closed)."""
+    with log:
+        log.seek(0)
+        lines = log.read()[-4096:].decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def _python_decompressor(archive: Path, tool: str | None) -> IO[bytes]:
