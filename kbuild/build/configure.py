@@ -7,6 +7,7 @@ kbuild errors, never print.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,17 +37,24 @@ class ConfigureResult:
     warnings: list[Diagnostic] = field(default_factory=list)
 
 
-def load_profile_tree(site: Site, profile: Profile, tree: Path) -> KconfigTree:
+def load_profile_tree(site: Site, profile: Profile, tree: Path, cached: bool = True) -> KconfigTree:
+    """The profile's Kconfig tree, parsed or (``cached``) from the site's tree cache."""
     tc = detect_toolchain()
     env = kconfig_environment(tree, profile.arch, tc)
-    return load_tree(tree, profile.arch, env, layout.kconfig_workdir(site, profile))
+    cache = kconfig_cache_dir(site) if cached and os.environ.get("KBUILD_KCONFIG_CACHE") != "off" else None
+    return load_tree(tree, profile.arch, env, layout.kconfig_workdir(site, profile), cache=cache)
+
+
+def kconfig_cache_dir(site: Site) -> Path:
+    """Parsed Kconfig trees (kbuild/kconfig/treecache.py), beside the other caches."""
+    return layout.cache_dir(site) / "kconfig"
 
 
 def resolve_profile_config(site: Site, profile: Profile, tree: Path,
-                           fragments: tuple[str, ...] | None = None
+                           fragments: tuple[str, ...] | None = None, cached: bool = True
                            ) -> tuple[KconfigTree, MergeResult, list[Drop]]:
     """Base + fragments with kconfiglib; returns the resolved tree, the merge and any drops."""
-    kt = load_profile_tree(site, profile, tree)
+    kt = load_profile_tree(site, profile, tree, cached)
     apply_base(kt, profile.base, site.root)
     frags = [read_config(site.fragment_path(f), display=str(site.fragment_path(f).relative_to(site.root)))
              for f in (profile.fragments if fragments is None else fragments)]

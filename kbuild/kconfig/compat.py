@@ -86,6 +86,15 @@ class CompatKconfig(kconfiglib.Kconfig):
         finally:
             self._kbuild_parsing = False
 
+    def __getstate__(self) -> Any:
+        """For the parsed-tree cache (treecache.py): everything but the last file's
+        ``readline`` (a closed file, used only while parsing). kconfiglib keeps its state
+        in ``__slots__``, this class in ``__dict__``: the state is (dict, slots)."""
+        state, slots = super().__getstate__()  # type: ignore[misc]
+        slots = dict(slots or {})
+        slots["_readline"] = None
+        return state, slots
+
     def _open(self, filename: str, mode: str) -> Any:  # noqa: D401 - kconfiglib hook
         if mode == "r" and getattr(self, "_kbuild_parsing", False):
             with open(filename, encoding=self._encoding) as f:

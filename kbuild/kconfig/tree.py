@@ -48,6 +48,7 @@ class KconfigTree:
     arch: str
     env: dict[str, str]
     workdir: Path
+    from_cache: bool = False        # the parse came from the tree cache (treecache.py)
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
@@ -61,11 +62,14 @@ class KconfigTree:
         return s
 
 
-def load_tree(srctree: Path, arch: str, env: dict[str, str], workdir: Path | None = None) -> KconfigTree:
+def load_tree(srctree: Path, arch: str, env: dict[str, str], workdir: Path | None = None,
+              cache: Path | None = None) -> KconfigTree:
     """Parse ``srctree``'s Kconfig for ``arch`` with kconfiglib (+ compat layer).
 
     ``env`` comes from :func:`kbuild.kconfig.environment.kconfig_environment`; ``workdir``
     is where ``$(cc-option)`` probes create their scratch files (the build dir).
+    With ``cache`` (a directory), a tree parsed before in the same environment is
+    loaded from there instead of parsed (:mod:`kbuild.kconfig.treecache`).
     """
     srctree = Path(srctree).resolve()
     workdir = Path(workdir or srctree)
@@ -73,6 +77,22 @@ def load_tree(srctree: Path, arch: str, env: dict[str, str], workdir: Path | Non
     if not (srctree / "Kconfig").is_file():
         raise UserError("no Kconfig file: not a kernel source tree", path=srctree,
                         hint="point --srctree at the top of an unpacked kernel source")
+    entry = None
+    if cache is not None:
+        from kbuild.kconfig import treecache
+
+        entry = cache / f"{treecache.tree_key(srctree, arch, env)}.pickle"
+        cached = treecache.lookup(entry, srctree, env)
+        if cached is not None:
+            return KconfigTree(kconf=cached, srctree=srctree, arch=arch, env=env,
+                               workdir=workdir, from_cache=True)
+    kconf = _parse(env, workdir, srctree)
+    if entry is not None:
+        treecache.store(entry, kconf, srctree, env)
+    return KconfigTree(kconf=kconf, srctree=srctree, arch=arch, env=env, workdir=workdir)
+
+
+def _parse(env: dict[str, str], workdir: Path, srctree: Path) -> CompatKconfig:
     with _environment(env, workdir):
         try:
             kconf = CompatKconfig("Kconfig", warn=False, warn_to_stderr=False)
@@ -80,7 +100,7 @@ def load_tree(srctree: Path, arch: str, env: dict[str, str], workdir: Path | Non
             raise InfraError(f"kconfiglib cannot parse {srctree}/Kconfig: {str(e).strip()}",
                              hint="this kernel uses Kconfig syntax kbuild does not know yet; "
                                   "see kbuild/kconfig/compat.py") from None
-    return KconfigTree(kconf=kconf, srctree=srctree, arch=arch, env=env, workdir=workdir)
+    return kconf
 
 
 def roundtrip(tree: KconfigTree) -> None:

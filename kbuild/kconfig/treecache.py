@@ -1,0 +1,156 @@
+"""Parsed Kconfig trees kept on disk: configure with an unchanged tree skips kconfiglib's
+parse (most of its time), and gets the very state a fresh parse gives.
+
+An entry is the kconfiglib object pickled right after parsing, before any value is
+set. Its file name is a digest of what decides the parse and is known beforehand: the
+tree's path and arch, the environment kbuild gives Kconfig (compiler command and
+``CC_VERSION_TEXT``, ``PATH``, locale, arch variables, kernel version), kconfiglib's
+version and source, this adapter's source and Python's version. Inside, the entry
+records what the parse itself found out: the sha256 of every Kconfig file read and the
+value of every environment variable Kconfig referenced. A lookup re-hashes those files
+and compares those values; any difference is a miss, and the tree is parsed again and
+the entry replaced. A cache that cannot be read or written only costs time.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import os
+import pickle
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import kconfiglib
+
+from kbuild.kconfig.compat import CompatKconfig
+
+FORMAT = 1
+KEEP = 8                # entries kept per cache directory (profiles x kernel series)
+_HERE = Path(__file__).resolve().parent
+# Our side of the parse: the compat rewriting, the loader and this module.
+_ADAPTER = ("compat.py", "tree.py", "treecache.py")
+# Environment variables known before parsing that decide it (kconfig_environment's).
+KEY_VARIABLES = ("srctree", "KERNELVERSION", "ARCH", "SRCARCH", "SUBARCH", "HEADER_ARCH",
+                 "CC", "LD", "AR", "NM", "OBJCOPY", "PAHOLE", "RUSTC", "BINDGEN", "CLANG_FLAGS",
+                 "USERCFLAGS", "USERLDFLAGS", "CC_VERSION_TEXT", "PATH", "LC_ALL", "LANG")
+
+T = TypeVar("T")
+
+
+def tree_key(srctree: Path, arch: str, env: dict[str, str]) -> str:
+    """The entry name for parsing ``srctree`` for ``arch`` in ``env``."""
+    h = hashlib.sha256()
+    h.update(repr((FORMAT, str(srctree), arch, kconfiglib.VERSION, sys.version,
+                   [(k, env.get(k)) for k in KEY_VARIABLES])).encode("utf-8", "surrogateescape"))
+    h.update(_file_digest(Path(kconfiglib.__file__)).encode())
+    for name in _ADAPTER:
+        h.update(_file_digest(_HERE / name).encode())
+    return h.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree_files_digest(srctree: Path, filenames: list[str]) -> dict[str, str]:
+    """sha256 of each Kconfig file kconfiglib read (names relative to ``srctree``)."""
+    out = {}
+    for name in dict.fromkeys(filenames):
+        p = Path(name) if os.path.isabs(name) else srctree / name
+        try:
+            out[name] = _file_digest(p)
+        except OSError:
+            out[name] = "<missing>"
+    return out
+
+
+def lookup(entry: Path, srctree: Path, env: dict[str, str]) -> CompatKconfig | None:
+    """The parsed tree stored in ``entry`` if every Kconfig file and referenced variable is
+    as it was when it was parsed, else None."""
+    try:
+        with open(entry, "rb") as f:
+            stored = _deep(lambda: pickle.load(f))
+    except FileNotFoundError:
+        return None
+    except Exception:               # torn, foreign or from another Python: parse again
+        return None
+    if not isinstance(stored, dict) or stored.get("format") != FORMAT:
+        return None
+    if any(env.get(k) != v for k, v in stored["env"].items()):
+        return None
+    if tree_files_digest(srctree, list(stored["files"])) != stored["files"]:
+        return None
+    kconf = stored["kconf"]
+    return kconf if isinstance(kconf, CompatKconfig) else None
+
+
+def store(entry: Path, kconf: CompatKconfig, srctree: Path, env: dict[str, str]) -> None:
+    """Keep a freshly parsed tree (before any value is set) for the next configure."""
+    names = sorted(set(kconf.env_vars) | set(KEY_VARIABLES))
+    record = {"format": FORMAT, "env": {k: env.get(k) for k in names},
+              "files": tree_files_digest(srctree, list(kconf.kconfig_filenames)),
+              "kconf": kconf}
+    tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            _deep(lambda: pickle.dump(record, f, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, entry)
+        entries = sorted(entry.parent.glob("*.pickle"), key=_mtime, reverse=True)
+        for old in entries[KEEP:]:
+            old.unlink(missing_ok=True)
+    except (OSError, pickle.PicklingError, RecursionError):
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _deep(work: Callable[[], T]) -> T:
+    """Run ``work`` (pickling a whole Kconfig tree: menu nodes link to each other, deeply)
+    in a thread with a large stack and a high recursion limit, with the garbage collector
+    paused (it would otherwise walk the half-built graph over and over)."""
+    result: list[Any] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as e:  # re-raised in the caller's thread
+            error.append(e)
+
+    with _paused_gc():
+        old_limit = sys.getrecursionlimit()
+        old_stack = threading.stack_size(512 * 1024 * 1024)
+        sys.setrecursionlimit(max(old_limit, 200_000))
+        try:
+            t = threading.Thread(target=run, name="kconfig-cache")
+            t.start()
+            t.join()
+        finally:
+            threading.stack_size(old_stack)
+            sys.setrecursionlimit(old_limit)
+    if error:
+        raise error[0]
+    value: T = result[0]
+    return value
+
+
+@contextlib.contextmanager
+def _paused_gc() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
