@@ -137,7 +137,7 @@ def main() -> int:
         print(f"{len(results)} runs captured in {args.capture}")
         return 0
     before = json.loads(Path(args.compare).read_text())
-    differ = [(a, b) for a, b in zip(before, results) if a != b]
+    differ = [(a, b) for a, b in zip(before, results, strict=False) if a != b]
     if len(before) != len(results):
         print(f"different number of runs: {len(before)} vs {len(results)}")
         return 1

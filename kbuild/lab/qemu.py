@@ -51,13 +51,17 @@ _MENUS = {
                  r"\1 {label}"),
     "grub2": ("grub/grub.cfg", "grub/grub.cfg-01-", r"^set default=.*$", "set default={label}"),
 }
-_BOOTS = {"pxelinux": "^ONTIMEOUT {label}$", "grub2": "^set default={label}$"}
 _HAS = {"pxelinux": "^LABEL {label}$", "grub2": "^menuentry .* --id {label} \\{{$"}
+# In the lab nobody picks from a menu: the per-MAC copy boots its entry without waiting
+# (PXELINUX: no menu module, PROMPT 0 boots DEFAULT at once; GRUB: timeout 0).
+_NO_WAIT = {"pxelinux": ((r"^UI .*\n", ""), (r"^TIMEOUT \d+$", "TIMEOUT 0")),
+            "grub2": ((r"^set timeout=\d+$", "set timeout=0"),)}
 
 
 def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str, loader: str = "pxelinux") -> Path:
-    """The TFTP tree QEMU serves: the staged tree itself when its menu boots this profile,
-    else a hard-linked copy plus a per-MAC entry that selects it (as a real host gets)."""
+    """The TFTP tree QEMU serves: a hard-linked copy of the staged tree plus a per-MAC
+    entry (looked up first, as by a real host) that is the staged menu with this profile
+    as its default and no menu wait."""
     staged = layout.stage_dir(site)
     menu_rel, per_mac_prefix, default_re, default_new = _MENUS[loader]
     menu = staged / menu_rel
@@ -66,8 +70,6 @@ def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str, loader: 
                         hint=f"run: doit kernel:{profile.name}")
     text = menu.read_text()
     label = re.escape(profile.name)
-    if re.search(_BOOTS[loader].format(label=label), text, re.M):
-        return staged
     if not re.search(_HAS[loader].format(label=label), text, re.M):
         raise UserError(f"profile {profile.name!r} is not in the staged menu", path=menu,
                         hint=f"run: doit kernel:{profile.name}")
@@ -75,8 +77,10 @@ def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str, loader: 
     shutil.rmtree(tree, ignore_errors=True)
     shutil.copytree(staged, tree, copy_function=os.link, ignore=shutil.ignore_patterns(".kbuild"))
     per_mac = tree / (per_mac_prefix + mac.replace(":", "-"))
-    per_mac.write_text(re.sub(default_re, default_new.format(label=profile.name), text, flags=re.M)
-                       .replace("TIMEOUT 30", "TIMEOUT 1"))
+    text = re.sub(default_re, default_new.format(label=profile.name), text, flags=re.M)
+    for pattern, replacement in _NO_WAIT[loader]:
+        text = re.sub(pattern, replacement, text, flags=re.M)
+    per_mac.write_text(text)
     return tree
 
 
