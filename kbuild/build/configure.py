@@ -55,7 +55,8 @@ def resolve_profile_config(site: Site, profile: Profile, tree: Path,
                            ) -> tuple[KconfigTree, MergeResult, list[Drop]]:
     """Base + fragments with kconfiglib; returns the resolved tree, the merge and any drops."""
     kt = load_profile_tree(site, profile, tree, cached)
-    apply_base(kt, profile.base, site.root)
+    apply_base(kt, profile.base, site.root,
+               cache=kconfig_cache_dir(site) if kt.digest is not None else None)
     frags = [read_config(site.fragment_path(f), display=str(site.fragment_path(f).relative_to(site.root)))
              for f in (profile.fragments if fragments is None else fragments)]
     merged = merge_fragments(kt, frags)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kbuild.errors import UserError
-from kbuild.kconfig.tree import KconfigTree, roundtrip
+from kbuild.kconfig.tree import KconfigTree, config_text, roundtrip
 
 
 def _load_file_values(tree: KconfigTree, path: Path, replace: bool) -> None:
@@ -48,13 +48,73 @@ def default_defconfig(tree: KconfigTree) -> Path:
     return tree.srctree / "arch" / srcarch / "configs" / name
 
 
-def apply_base(tree: KconfigTree, base: str, base_dir: Path | None = None) -> str:
+def _base_inputs(tree: KconfigTree, base: str, base_dir: Path | None) -> list[Path] | None:
+    """The files a base is made from (None: a base this cache does not handle)."""
+    srcarch = tree.env["SRCARCH"]
+    if base == "tinyconfig":
+        return [tree.srctree / "kernel/configs/tiny-base.config",
+                tree.srctree / "kernel/configs/tiny.config",
+                tree.srctree / "arch" / srcarch / "configs/tiny.config"]
+    if base == "allnoconfig":
+        return []
+    if base == "defconfig":
+        return [default_defconfig(tree)]
+    if base.endswith("_defconfig"):
+        return [tree.srctree / "arch" / srcarch / "configs" / base]
+    path = Path(base)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return [path]
+
+
+def _base_entry(tree: KconfigTree, base: str, base_dir: Path | None, cache: Path) -> Path | None:
+    """Where the .config of this base over this parse is kept (None: not cacheable)."""
+    import hashlib
+
+    inputs = _base_inputs(tree, base, base_dir)
+    if tree.digest is None or inputs is None:
+        return None
+    h = hashlib.sha256(f"{tree.digest}\0{base}".encode("utf-8", "surrogateescape"))
+    for p in inputs:
+        try:
+            h.update(b"\0" + str(p).encode("utf-8", "surrogateescape") + b"\0" + p.read_bytes())
+        except OSError:
+            return None         # a missing input: the uncached path reports it
+    return cache / f"base-{h.hexdigest()}.config"
+
+
+def apply_base(tree: KconfigTree, base: str, base_dir: Path | None = None,
+               cache: Path | None = None) -> str:
     """Set the tree to a base configuration; returns a description of it.
 
     ``base`` is ``tinyconfig``, ``allnoconfig``, ``defconfig``, ``<x>_defconfig``
     (from arch/<SRCARCH>/configs), ``<x>.config`` (in-tree fragment over
     defconfig), or a path to a config file (relative to ``base_dir``).
+
+    With ``cache`` (the tree cache's directory) the .config a base gives over this
+    parse of the tree is kept: every way of making a base ends by writing the
+    .config and reading it back with ``replace=True``, so reading that text into a
+    fresh parse gives the very same state.
     """
+    entry = _base_entry(tree, base, base_dir, cache) if cache is not None else None
+    if entry is not None and entry.is_file():
+        with tree.active():
+            tree.kconf.load_config(str(entry), replace=True)
+        if base in ("tinyconfig", "allnoconfig", "defconfig") or base.endswith("_defconfig"):
+            return base
+        return str((_base_inputs(tree, base, base_dir) or [Path(base)])[0])
+    description = _apply_base(tree, base, base_dir)
+    if entry is not None:
+        from kbuild.util.files import atomic_write_text
+
+        try:
+            atomic_write_text(entry, config_text(tree))
+        except OSError:
+            pass                # an unwritable cache only costs time
+    return description
+
+
+def _apply_base(tree: KconfigTree, base: str, base_dir: Path | None) -> str:
     with tree.active():
         if base == "tinyconfig":
             _allnoconfig(tree, tree.srctree / "kernel/configs/tiny-base.config")

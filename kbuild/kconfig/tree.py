@@ -49,6 +49,7 @@ class KconfigTree:
     env: dict[str, str]
     workdir: Path
     from_cache: bool = False        # the parse came from the tree cache (treecache.py)
+    digest: str | None = None       # with the cache: names this parse (key + Kconfig files)
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
@@ -82,14 +83,14 @@ def load_tree(srctree: Path, arch: str, env: dict[str, str], workdir: Path | Non
         from kbuild.kconfig import treecache
 
         entry = cache / f"{treecache.tree_key(srctree, arch, env)}.pickle"
-        cached = treecache.lookup(entry, srctree, env)
-        if cached is not None:
-            return KconfigTree(kconf=cached, srctree=srctree, arch=arch, env=env,
-                               workdir=workdir, from_cache=True)
+        found = treecache.lookup(entry, srctree, env)
+        if found is not None:
+            return KconfigTree(kconf=found[0], srctree=srctree, arch=arch, env=env,
+                               workdir=workdir, from_cache=True, digest=found[1])
     kconf = _parse(env, workdir, srctree)
-    if entry is not None:
-        treecache.store(entry, kconf, srctree, env)
-    return KconfigTree(kconf=kconf, srctree=srctree, arch=arch, env=env, workdir=workdir)
+    digest = treecache.store(entry, kconf, srctree, env) if entry is not None else None
+    return KconfigTree(kconf=kconf, srctree=srctree, arch=arch, env=env, workdir=workdir,
+                       digest=digest)
 
 
 def _parse(env: dict[str, str], workdir: Path, srctree: Path) -> CompatKconfig:

@@ -68,9 +68,17 @@ def tree_files_digest(srctree: Path, filenames: list[str]) -> dict[str, str]:
     return out
 
 
-def lookup(entry: Path, srctree: Path, env: dict[str, str]) -> CompatKconfig | None:
-    """The parsed tree stored in ``entry`` if every Kconfig file and referenced variable is
-    as it was when it was parsed, else None."""
+def parse_digest(entry: Path, files: dict[str, str]) -> str:
+    """Names one parse: the entry (what was known before) and the Kconfig files' digests."""
+    h = hashlib.sha256(entry.name.encode())
+    for name, digest in sorted(files.items()):
+        h.update(f"\0{name}\0{digest}".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def lookup(entry: Path, srctree: Path, env: dict[str, str]) -> tuple[CompatKconfig, str] | None:
+    """The parsed tree stored in ``entry`` and its :func:`parse_digest`, if every Kconfig
+    file and referenced variable is as it was when it was parsed, else None."""
     try:
         with open(entry, "rb") as f:
             stored = _deep(lambda: pickle.load(f))
@@ -85,14 +93,17 @@ def lookup(entry: Path, srctree: Path, env: dict[str, str]) -> CompatKconfig | N
     if tree_files_digest(srctree, list(stored["files"])) != stored["files"]:
         return None
     kconf = stored["kconf"]
-    return kconf if isinstance(kconf, CompatKconfig) else None
+    if not isinstance(kconf, CompatKconfig):
+        return None
+    return kconf, parse_digest(entry, stored["files"])
 
 
-def store(entry: Path, kconf: CompatKconfig, srctree: Path, env: dict[str, str]) -> None:
-    """Keep a freshly parsed tree (before any value is set) for the next configure."""
+def store(entry: Path, kconf: CompatKconfig, srctree: Path, env: dict[str, str]) -> str:
+    """Keep a freshly parsed tree (before any value is set) for the next configure;
+    returns its :func:`parse_digest`."""
     names = sorted(set(kconf.env_vars) | set(KEY_VARIABLES))
-    record = {"format": FORMAT, "env": {k: env.get(k) for k in names},
-              "files": tree_files_digest(srctree, list(kconf.kconfig_filenames)),
+    files = tree_files_digest(srctree, list(kconf.kconfig_filenames))
+    record = {"format": FORMAT, "env": {k: env.get(k) for k in names}, "files": files,
               "kconf": kconf}
     tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
     try:
@@ -100,12 +111,14 @@ def store(entry: Path, kconf: CompatKconfig, srctree: Path, env: dict[str, str])
         with open(tmp, "wb") as f:
             _deep(lambda: pickle.dump(record, f, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, entry)
-        entries = sorted(entry.parent.glob("*.pickle"), key=_mtime, reverse=True)
-        for old in entries[KEEP:]:
-            old.unlink(missing_ok=True)
+        for pattern in ("*.pickle", "base-*.config"):
+            entries = sorted(entry.parent.glob(pattern), key=_mtime, reverse=True)
+            for old in entries[KEEP * (1 if pattern == "*.pickle" else 4):]:
+                old.unlink(missing_ok=True)
     except (OSError, pickle.PicklingError, RecursionError):
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+    return parse_digest(entry, files)
 
 
 def _mtime(p: Path) -> float:

@@ -100,3 +100,24 @@ def test_a_corrupt_or_unwritable_cache_only_costs_time(tiny_kconfig, env, tmp_pa
     blocker.write_text("")
     assert not _load(tiny_kconfig, env, blocker / "sub").from_cache
     assert treecache.tree_key(tiny_kconfig, "x86_64", env) != treecache.tree_key(tiny_kconfig, "um", env)
+
+
+def test_the_base_over_a_cached_parse_is_kept_and_equals_a_fresh_one(tiny_kconfig, env, tmp_path):
+    from kbuild.kconfig import base as kconfig_base
+
+    cache = tmp_path / "cache"
+    fragment = tmp_path / "base.config"
+    fragment.write_text("CONFIG_NET=y\nCONFIG_INET=y\nCONFIG_IP_PNP=y\n")
+    fresh = kconfig.load_tree(tiny_kconfig, "x86_64", env, tiny_kconfig / "work")
+    assert kconfig_base.apply_base(fresh, str(fragment)) == str(fragment)
+    for expect_file in (False, True):
+        kt = _load(tiny_kconfig, env, cache)
+        assert kt.digest is not None
+        assert bool(list(cache.glob("base-*.config"))) == expect_file
+        assert kconfig_base.apply_base(kt, str(fragment), cache=cache) == str(fragment)
+        assert kconfig.config_text(kt) == kconfig.config_text(fresh)
+    fragment.write_text("CONFIG_NET=y\n")                  # the base file changed
+    kt = _load(tiny_kconfig, env, cache)
+    kconfig_base.apply_base(kt, str(fragment), cache=cache)
+    assert kt.kconf.syms["INET"].str_value == "n"
+    assert len(list(cache.glob("base-*.config"))) == 2
