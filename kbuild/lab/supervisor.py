@@ -177,7 +177,27 @@ def _start_dhcp(lab: Lab) -> None:
         raise LabFailure(f"dnsmasq exited at start-up: {_tail(child.log, 5)}")
 
 
+# What the console shows as a boot goes on, for the phase times (kbuild/lab/run.py).
+MILESTONES = (("loader", re.compile(r"PXELINUX|SYSLINUX|GNU GRUB|Welcome to GRUB")),
+              ("kernel", re.compile(r"Linux version |\(XEN\) Xen version")),
+              ("network", re.compile(r"IP-Config: Complete")),
+              ("root", re.compile(r"VFS: Mounted root \(nfs")))
+
+
+def _milestones(text: str, seen: dict[str, float], at: float) -> None:
+    for name, pattern in MILESTONES:
+        if name not in seen and pattern.search(text):
+            seen[name] = round(at, 2)
+
+
 def _watch(lab: Lab, vm: Child, console: Path) -> dict[str, Any]:
+    seen: dict[str, float] = {}
+    result = _watch_console(lab, vm, console, seen)
+    result["milestones"] = seen
+    return result
+
+
+def _watch_console(lab: Lab, vm: Child, console: Path, seen: dict[str, float]) -> dict[str, Any]:
     spec = lab.spec
     marker = f"{spec['marker']} {spec['token']}"
     done = f"{spec['done']} {spec['token']}"
@@ -187,6 +207,7 @@ def _watch(lab: Lab, vm: Child, console: Path) -> dict[str, Any]:
     while True:
         now = time.monotonic()
         text = console.read_bytes().decode(errors="replace") if console.exists() else ""
+        _milestones(text, seen, now - started)
         if marker_at is None and marker in text:
             marker_at = now - started
         if marker_at is not None and (done in text or not spec.get("wait_done", True)):
