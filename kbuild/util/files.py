@@ -5,8 +5,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,8 @@ from kbuild.errors import InfraError
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` so that ``path`` holds either the old or the new content."""
+    import tempfile  # here, not at the top: `kbuild verify` never writes
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -69,6 +69,8 @@ def remove_stale_siblings(dest: Path, kind: str) -> None:
     for stale in dest.parent.glob(f".{dest.name}.{kind}-*"):
         pid = stale.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            import shutil
+
             shutil.rmtree(stale, ignore_errors=True)
 
 
