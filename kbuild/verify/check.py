@@ -18,7 +18,6 @@ one resolution) of the config: :func:`read_config_under_test`, :func:`plan_entry
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,6 +257,8 @@ def explain_and_fix(subject: ConfigUnderTest, ruleset: RuleSet, report: VerifyRe
 
 def _resolve(srctree: Path, arch: str, config: Path, workdir: str | Path | None,
              scratch: contextlib.ExitStack) -> tuple[KconfigTree, dict[str, str]]:
+    import tempfile
+
     from kbuild.kconfig import environment as toolchain
     from kbuild.kconfig import fixsearch as kconfig_fixsearch
     from kbuild.kconfig import tree as kconfig
