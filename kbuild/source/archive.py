@@ -142,7 +142,7 @@ def _stream_unpack(archive: Path, tmp: Path, shown: str, state: _Unpacked,
     tee = _HeldBack(source, extract.stdin)
     ok = False
     try:
-        with tarfile.open(fileobj=tee, mode="r|", bufsize=1 << 20) as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=tee, mode="r|") as tar:   # type: ignore[call-overload]
             for member in tar:
                 p = _check_member(member, shown)
                 first = p.parts[0] if p.parts else ""
