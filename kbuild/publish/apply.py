@@ -97,6 +97,7 @@ from kbuild.publish.writes import (
     open_dir,
     remove_unwanted,
     replace_file,
+    stamps_after_sync,
     sync_dirs,
     write_manifest,
 )
@@ -205,6 +206,8 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
         doc = {"format": FORMAT, "generation": plan.generation, "previous": previous,
                "created": now(), "keep": keep, "files": plan.files,
                "dirs": sorted("/".join(d) for d in dirs)}
+        if durable is not False:
+            doc["stamps"] = stamps_after_sync(tree, plan.files)
         if restored_from is not None:
             doc["restored_from"] = restored_from
         text = render_manifest(doc)
