@@ -203,9 +203,9 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
 
         ensure_objects(tree, plan.keeps, target, durable is True)
         os.fsync(objects_fd)
-        doc = {"format": FORMAT, "generation": plan.generation, "previous": previous,
-               "created": now(), "keep": keep, "files": plan.files,
-               "dirs": sorted("/".join(d) for d in dirs)}
+        doc: dict[str, Any] = {"format": FORMAT, "generation": plan.generation, "previous": previous,
+                               "created": now(), "keep": keep, "files": plan.files,
+                               "dirs": sorted("/".join(d) for d in dirs)}
         if durable is not False:
             doc["stamps"] = stamps_after_sync(tree, plan.files)
         if restored_from is not None:
