@@ -207,14 +207,15 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
                                "created": now(), "keep": keep, "files": plan.files,
                                "dirs": sorted("/".join(d) for d in dirs)}
         if durable is not False:
-            doc["stamps"] = stamps_after_sync(tree, plan.files)
+            doc["stamps"] = stamps_after_sync(tree, plan)
         if restored_from is not None:
             doc["restored_from"] = restored_from
         text = render_manifest(doc)
         write_manifest(store_dir(target) / "generations" / f"{plan.generation}.json", text, None)
         fsync_dir(store_dir(target) / "generations")
         write_manifest(target / MANIFEST_NAME, text, tree)
-        collect_garbage(target, doc, keep)
+        # the live manifest's files are its generation's (a pending section aside)
+        collect_garbage(target, doc, keep, known=live if live and restored_from is None else None)
         return plan.report(target, dry_run=False, restored_from=restored_from)
 
 

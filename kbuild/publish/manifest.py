@@ -90,13 +90,19 @@ def store_dir(target: Path) -> Path:
     return target / STORE_NAME
 
 
-def collect_garbage(target: Path, doc: dict[str, Any], keep: int) -> None:
-    """Keep the live generation and its keep-1 predecessors, and the objects they use."""
+def collect_garbage(target: Path, doc: dict[str, Any], keep: int,
+                    known: dict[str, Any] | None = None) -> None:
+    """Keep the live generation and its keep-1 predecessors, and the objects they use.
+    ``known``: a generation's document already in memory (the manifest that was live),
+    so that 50,000 entries are not parsed again."""
     gdir = store_dir(target) / "generations"
     chain = {doc["generation"]: doc}
     prev = doc.get("previous")
     while prev is not None and len(chain) < keep and (gdir / f"{prev}.json").exists():
-        pdoc = load_manifest(gdir / f"{prev}.json", check_paths=False)
+        if known is not None and known.get("generation") == prev:
+            pdoc = known
+        else:
+            pdoc = load_manifest(gdir / f"{prev}.json", check_paths=False)
         chain[prev] = pdoc
         prev = pdoc.get("previous")
     for g in generations(target):

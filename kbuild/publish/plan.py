@@ -119,6 +119,7 @@ class Want:
     expected_sha: str | None = None
     sha: str = ""
     size: int = 0
+    stat: os.stat_result | None = None   # as found while planning (kept files)
 
     @classmethod
     def from_tree_file(cls, f: TreeFile) -> Want:
@@ -235,7 +236,7 @@ def _up_to_date(w: Want, tree: SafeTree, owned: Mapping[str, str], live_files: M
     still has the stamp (inode, size, times) it had when that manifest was written,
     after the file system was synced, and the manifest's digest is the one wanted."""
     w.digest()
-    st = tree.lstat(w.parts)
+    st = w.stat = tree.lstat(w.parts)
     if st is None:
         return False
     if not stat.S_ISREG(st.st_mode):

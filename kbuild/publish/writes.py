@@ -186,21 +186,23 @@ _RACY_NS = 100_000_000          # file systems with nanosecond times (the kernel
 _RACY_COARSE_NS = 2_000_000_000  # file systems that keep whole seconds (or two)
 
 
-def stamps_after_sync(tree: SafeTree, files: dict[str, Any]) -> dict[str, str]:
+def stamps_after_sync(tree: SafeTree, plan: Plan) -> dict[str, str]:
     """Sync the file system, then the stamp of every published file whose content is
     therefore on disk. A later publish trusts a file that still has its stamp without
-    reading it; a torn file (power cut before this sync) never got one recorded."""
+    reading it; a torn file (power cut before this sync) never got one recorded. Kept
+    files are stamped as planning found them (their content was checked then: a change
+    since moved their change time, so the next publish reads them)."""
     assert tree.root_fd is not None
     sync_filesystem(tree.root_fd)
     taken = time.time_ns()
     out: dict[str, str] = {}
-    for rel in files:
-        st = tree.lstat(tuple(rel.split("/")))
+    found = [(w, w.stat) for w in plan.keeps] + [(w, tree.lstat(w.parts)) for w in plan.writes]
+    for w, st in found:
         if st is None:
             continue
         racy = _RACY_COARSE_NS if st.st_ctime_ns % 1_000_000 == 0 else _RACY_NS
         if st.st_ctime_ns + racy < taken:
-            out[rel] = stamp(st)
+            out[w.relpath] = stamp(st)
     return out
 
 
