@@ -128,6 +128,11 @@ def render_manifest(value: Any, depth: int = 0, key: str = "") -> str:
     return _ENCODE(value)
 
 
+def render_compact(value: Any) -> str:
+    """The same JSON document on one line."""
+    return _ENCODE(value)
+
+
 def load_manifest(path: Path, check_paths: bool = True) -> dict[str, Any]:
     def bad(why: str) -> UserError:
         return UserError(f"is not a kbuild manifest: {why}", path=path,
