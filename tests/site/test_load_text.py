@@ -127,3 +127,53 @@ def test_errors_name_the_same_lines_either_way(tmp_path: Path, monkeypatch: pyte
                                   "", "a.b.c.d", "1.2.3.04", "199.249.200.0"])
 def test_ipv4_agrees_with_ipaddress(text: str) -> None:
     assert ipv4(text) == _ipv4_reference(text)
+
+
+def test_plain_hosts_checked_at_sight_give_the_same_site_and_errors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_hosts' shortcut for plain host tables changes neither the hosts nor any error."""
+    from kbuild.site import load_hosts
+
+    hosts = HOSTS + """
+[[hosts]]
+name = "d4"
+profile = "nfsroot"
+mac = "52-54-00-00-00-0A"
+extra = []
+[[hosts]]
+name = "e5"
+profile = "nfsroot"
+ip = ""
+[[hosts]]
+name = "a1"
+profile = "nfsroot"
+ip = "10.0.0.9"
+[[hosts]]
+name = "f6"
+profile = "nfsroot"
+[[hosts]]
+name = "g7"
+profile = "nfsroot"
+mac = "52:54:00:00:00:01"
+extra = "quiet"
+"""
+    text = HEAD + "\n" + hosts
+    site = tmp_path / "kbuild.toml"
+    (tmp_path / "fragments").mkdir()
+    (tmp_path / "fragments" / "core.config").write_text("CONFIG_NET=y\n")
+    good = HEAD + "\n" + HOSTS
+    out = []
+    for shortcut in (True, False):
+        if not shortcut:
+            monkeypatch.setattr(load_hosts, "_plain_host", lambda *a: None)
+        site.write_text(good)
+        hosts_repr = repr(load_site(site).hosts)
+        site.write_text(text)
+        with pytest.raises(SiteError) as exc:
+            load_site(site)
+        out.append((hosts_repr, str(exc.value)))
+    assert out[0] == out[1]
+    assert "mac='52:54:00:00:00:01'" in out[0][0]
+    for msg in ("ip = '' is not an IPv4 address", "duplicate name 'a1'", "has neither mac nor ip",
+                "extra must be a list of strings", "duplicate mac '52:54:00:00:00:01'"):
+        assert msg in out[0][1], msg
