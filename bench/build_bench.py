@@ -220,7 +220,9 @@ def main() -> None:
                     results.setdefault(v, []).append(bench.run(v))
                 except (FileNotFoundError, subprocess.CalledProcessError) as e:
                     print(f"# {v}: {e}", file=sys.stderr)
-                print(f"# run {i + 1}: {v} done", file=sys.stderr, flush=True)
+                got = results.get(v, [])
+                print(f"# run {i + 1}: {v} {got[-1] if len(got) > i else 'failed'}", file=sys.stderr,
+                      flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     out = rows(results, what)
