@@ -45,8 +45,8 @@ from kbuild.site import layout  # noqa: E402
 from kbuild.site.load import load_site  # noqa: E402
 from kbuild.source.tree import require_tree  # noqa: E402
 
-DEFAULT_VARIANTS = ("bare", "bare+parse", "cold", "cold+depend", "cold+nocompress", "cold+tmpfs",
-                    "warm", "bare-warm")
+DEFAULT_VARIANTS = ("bare", "cold", "warm", "bare-warm", "bare+parse", "cold+depend", "cold+nocompress",
+                    "cold+tmpfs")
 
 
 class Bench:
@@ -105,7 +105,12 @@ class Bench:
         variables = self._variables(ccache)
         cache: Path | None = None
         extra: dict[str, str] = {}
-        if variant.startswith("cold"):
+        keep_cache = False
+        if variant == "cold" and self.warm_cache is None:
+            # the first cold run's cache becomes the warm cache: no extra build to fill it
+            cache = self.warm_cache = Path(tempfile.mkdtemp(prefix="kbuild-bb-warm-", dir=self.scratch))
+            keep_cache = True
+        elif variant.startswith("cold"):
             cache = Path(tempfile.mkdtemp(prefix="kbuild-bb-ccache-", dir=self.scratch))
             if variant == "cold+depend":
                 extra["CCACHE_DEPEND"] = "1"
@@ -135,7 +140,7 @@ class Bench:
             return self._kbuild(bdir, variables, env)
         finally:
             shutil.rmtree(bdir, ignore_errors=True)
-            if variant.startswith("cold") and cache is not None:
+            if variant.startswith("cold") and cache is not None and not keep_cache:
                 shutil.rmtree(cache, ignore_errors=True)
 
     def run_into(self, cache: Path) -> None:
