@@ -104,6 +104,8 @@ from kbuild.publish.writes import (
 )
 from kbuild.util.files import exclusive_lock
 
+_FSYNC_EACH_UP_TO = 64
+
 
 def publish(files: Sequence[TreeFile], target: Path, keep: int = 3, dry_run: bool = False,
             *, durable: Durability = "payloads") -> PublishReport:
@@ -192,6 +194,11 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
         # call of the C encoder (the one-file-per-line form costs seconds for 50,000 files)
         write_manifest(target / MANIFEST_NAME, render_compact(base), tree)
 
+        # Stamps need every file on disk: a few entries are fsynced one by one when every
+        # kept file is already on disk (trusted by its stamp); otherwise one syncfs at the end.
+        unsynced = sum(1 for w in plan.writes if not fsync_file(durable, w.role))
+        fsync_each = durable is not False and unsynced <= _FSYNC_EACH_UP_TO \
+            and all(w.trusted for w in plan.keeps)
         created: list[tuple[str, ...]] = []
         for role in ROLES:
             touched: set[tuple[str, ...]] = set()
@@ -200,7 +207,7 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
                     new = tree.make_dirs(w.parts[:-1])
                     created += new
                     touched |= {d[:-1] for d in new} | {w.parts[:-1]}
-                    replace_file(tree, w, target, fsync_file(durable, w.role))
+                    replace_file(tree, w, target, fsync_each or fsync_file(durable, w.role))
             sync_dirs(tree, touched)
         dirs = remove_unwanted(tree, plan, created)
 
@@ -210,7 +217,7 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
                                "created": now(), "keep": keep, "files": plan.files,
                                "dirs": sorted("/".join(d) for d in dirs)}
         if durable is not False:
-            doc["stamps"] = stamps_after_sync(tree, plan)
+            doc["stamps"] = stamps_after_sync(tree, plan, sync=not fsync_each)
         if restored_from is not None:
             doc["restored_from"] = restored_from
         text = render_manifest(doc)

@@ -120,6 +120,7 @@ class Want:
     sha: str = ""
     size: int = 0
     stat: os.stat_result | None = None   # as found while planning (kept files)
+    trusted: bool = False                # kept on the live manifest's stamp (so on disk)
 
     @classmethod
     def from_tree_file(cls, f: TreeFile) -> Want:
@@ -250,6 +251,7 @@ def _up_to_date(w: Want, tree: SafeTree, owned: Mapping[str, str], live_files: M
     known = stamps.get(w.relpath)
     entry = live_files.get(w.relpath)
     if known is not None and known == stamp(st) and isinstance(entry, dict) and entry.get("sha256") == w.sha:
+        w.trusted = True
         return True
     return tree.sha256(w.parts) == w.sha
 

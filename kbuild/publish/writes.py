@@ -186,14 +186,15 @@ _RACY_NS = 100_000_000          # file systems with nanosecond times (the kernel
 _RACY_COARSE_NS = 2_000_000_000  # file systems that keep whole seconds (or two)
 
 
-def stamps_after_sync(tree: SafeTree, plan: Plan) -> dict[str, str]:
+def stamps_after_sync(tree: SafeTree, plan: Plan, sync: bool = True) -> dict[str, str]:
     """Sync the file system, then the stamp of every published file whose content is
     therefore on disk. A later publish trusts a file that still has its stamp without
     reading it; a torn file (power cut before this sync) never got one recorded. Kept
     files are stamped as planning found them (their content was checked then: a change
     since moved their change time, so the next publish reads them)."""
     assert tree.root_fd is not None
-    sync_filesystem(tree.root_fd)
+    if sync:                # else the caller fsynced every file it wrote, and kept ones were on disk
+        sync_filesystem(tree.root_fd)
     taken = time.time_ns()
     out: dict[str, str] = {}
     found = [(w, w.stat) for w in plan.keeps] + [(w, tree.lstat(w.parts)) for w in plan.writes]

@@ -32,22 +32,34 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _stamped(tmp_path: Path) -> list[TreeFile]:
-    """A tree whose files are older than the stamps of the live manifest."""
+    """A tree whose files all carry a stamp: written, then (older than the racy window)
+    stamped by a publish that only removes a file."""
     files = [tf("cfg/a", "a1"), tf("cfg/b", "b1"), tf("k", "kernel")]
+    publish([*files, tf("cfg/old", "x")], tmp_path)
+    time.sleep(0.3)
     publish(files, tmp_path)
-    time.sleep(0.3)                      # older than the racy window when stamped below
-    files[1] = tf("cfg/b", "b2")
-    publish(files, tmp_path)
+    assert set((read_manifest(tmp_path) or {})["stamps"]) == {"cfg/a", "cfg/b", "k"}
     return files
 
 
-def test_a_no_op_publish_reads_only_files_without_a_trusted_stamp(tmp_path: Path, reads: list[str]) -> None:
+def test_a_no_op_publish_reads_no_stamped_file(tmp_path: Path, reads: list[str]) -> None:
     files = _stamped(tmp_path)
-    stamps = (read_manifest(tmp_path) or {})["stamps"]
-    assert set(stamps) == {"cfg/a", "k"}          # cfg/b was written just before: racy, no stamp
     reads.clear()
     report = publish(files, tmp_path)
-    assert report.written == [] and reads == ["cfg/b"]
+    assert report.written == [] and reads == []
+
+
+def test_a_file_changed_within_the_racy_window_gets_no_stamp_and_is_read(
+        tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbuild.publish import writes
+
+    monkeypatch.setattr(writes, "_RACY_NS", 3600 * 10**9)      # every file "just written"
+    monkeypatch.setattr(writes, "_RACY_COARSE_NS", 3600 * 10**9)
+    files = [tf("cfg/a", "a1"), tf("k", "kernel")]
+    publish(files, tmp_path)
+    assert (read_manifest(tmp_path) or {})["stamps"] == {}
+    reads.clear()
+    assert publish(files, tmp_path).written == [] and sorted(reads) == ["cfg/a", "k"]
 
 
 def test_a_same_size_edit_with_its_mtime_put_back_is_still_rewritten(tmp_path: Path) -> None:
@@ -83,3 +95,21 @@ def test_no_stamps_without_durability_and_none_trusted_while_pending(tmp_path: P
     assert trusted_stamps({**live, "stamps": {"a": "1:2:3:4:5"}, "pending": {}}) == {}
     assert trusted_stamps({**live, "stamps": ["a"]}) == {}
     assert (tmp_path / MANIFEST_NAME).read_text().count('"stamps"') == 0
+
+
+def test_a_small_change_on_a_stamped_tree_fsyncs_its_files_instead_of_syncing_the_file_system(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kbuild.publish import writes
+
+    files = _stamped(tmp_path)
+    syncs: list[int] = []
+    monkeypatch.setattr(writes, "sync_filesystem", lambda fd: syncs.append(fd))
+    files[0] = tf("cfg/a", "a2")
+    assert publish(files, tmp_path).written == ["cfg/a"]
+    assert syncs == []                   # cfg/a fsynced itself; cfg/b and k were on disk
+    files[1] = tf("cfg/b", "b2")
+    publish(files, tmp_path, durable=False)
+    assert syncs == [] and "stamps" not in (read_manifest(tmp_path) or {})
+    files[1] = tf("cfg/b", "b3")
+    publish(files, tmp_path)             # nothing trusted (no stamps): one syncfs
+    assert len(syncs) == 1
