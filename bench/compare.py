@@ -9,6 +9,7 @@ last line of error output. Asserts nothing.
 
 Usage: .venv/bin/python bench/compare.py [--runs 5] [--only NAME ...] [--skip NAME ...]
        [--json]   (the rows, merged, as one JSON list)
+       [--from FILE ...]   (the table of rows saved from the scripts' --json output)
 """
 from __future__ import annotations
 
@@ -97,10 +98,18 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=None, help="script names (without .py) to run")
     ap.add_argument("--skip", nargs="*", default=[], help="script names (without .py) not to run")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--from", dest="saved", nargs="+", default=None, type=Path,
+                    help="print the table of rows saved earlier (each file: a script's --json output)")
     args = ap.parse_args()
     rows: list[dict[str, Any]] = []
     failures: dict[str, str] = {}
-    for path in contract_scripts():
+    for saved in args.saved or []:
+        try:
+            got = json.loads(saved.read_text().strip().splitlines()[-1])
+            rows += [r for r in got if isinstance(r, dict) and "figure" in r]
+        except (OSError, ValueError, IndexError) as e:
+            failures[str(saved)] = f"unreadable ({e})"
+    for path in contract_scripts() if args.saved is None else []:
         if (args.only is not None and path.stem not in args.only) or path.stem in args.skip:
             continue
         print(f"# running {path.name} --runs {args.runs} ...", file=sys.stderr, flush=True)
