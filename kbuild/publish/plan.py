@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kbuild.errors import InfraError, UserError
-from kbuild.publish.manifest import ROLES, check_relpath, generations
+from kbuild.publish.manifest import ROLES, check_relpath, generations, stamp, trusted_stamps
 from kbuild.publish.oserrors import os_error
 from kbuild.publish.safetree import SafeTree, in_the_way
 from kbuild.util.files import sha256_file
@@ -119,6 +119,8 @@ class Want:
     expected_sha: str | None = None
     sha: str = ""
     size: int = 0
+    stat: os.stat_result | None = None   # as found while planning (kept files)
+    trusted: bool = False                # kept on the live manifest's stamp (so on disk)
 
     @classmethod
     def from_tree_file(cls, f: TreeFile) -> Want:
@@ -197,9 +199,11 @@ def make_plan(wanted: list[Want], tree: SafeTree, live: dict[str, Any] | None, t
     order = {role: i for i, role in enumerate(ROLES)}
     writes: list[Want] = []
     keeps: list[Want] = []
+    live_files = (live or {}).get("files", {})
+    stamps = trusted_stamps(live)
     for w in sorted(wanted, key=lambda w: (order[w.role], w.relpath)):
         try:
-            (keeps if _up_to_date(w, tree, owned) else writes).append(w)
+            (keeps if _up_to_date(w, tree, owned, live_files, stamps) else writes).append(w)
         except OSError as exc:
             from_source = w.source is not None and os.fsdecode(exc.filename or "") == str(w.source)
             where = w.source if from_source and w.source else tree.path(w.parts)
@@ -215,7 +219,6 @@ def make_plan(wanted: list[Want], tree: SafeTree, live: dict[str, Any] | None, t
 
     new_dirs = sorted((d for d in needed_dirs if tree.dir_fd(d) is None), key=lambda d: (len(d), d))
     files = {w.relpath: w.entry() for w in wanted}
-    live_files = (live or {}).get("files", {})
     changed = bool(writes or removes or pending or files != live_files)
     generation = 0
     if live:
@@ -226,10 +229,15 @@ def make_plan(wanted: list[Want], tree: SafeTree, live: dict[str, Any] | None, t
                  files, changed)
 
 
-def _up_to_date(w: Want, tree: SafeTree, owned: Mapping[str, str]) -> bool:
-    """True if ``w`` is already on disk with the right content and mode; refuses foreign files."""
+def _up_to_date(w: Want, tree: SafeTree, owned: Mapping[str, str], live_files: Mapping[str, Any],
+                stamps: Mapping[str, str]) -> bool:
+    """True if ``w`` is already on disk with the right content and mode; refuses foreign files.
+
+    The content is read and compared unless the live manifest vouches for it: the file
+    still has the stamp (inode, size, times) it had when that manifest was written,
+    after the file system was synced, and the manifest's digest is the one wanted."""
     w.digest()
-    st = tree.lstat(w.parts)
+    st = w.stat = tree.lstat(w.parts)
     if st is None:
         return False
     if not stat.S_ISREG(st.st_mode):
@@ -238,8 +246,14 @@ def _up_to_date(w: Want, tree: SafeTree, owned: Mapping[str, str]) -> bool:
         raise UserError(f"{w.relpath} already exists and kbuild did not write it, so it will "
                         "not overwrite it", path=tree.path(w.parts),
                         hint="move the file away (or stop publishing it) and run again")
-    return (st.st_size == w.size and stat.S_IMODE(st.st_mode) == w.mode
-            and tree.sha256(w.parts) == w.sha)
+    if st.st_size != w.size or stat.S_IMODE(st.st_mode) != w.mode:
+        return False
+    known = stamps.get(w.relpath)
+    entry = live_files.get(w.relpath)
+    if known is not None and known == stamp(st) and isinstance(entry, dict) and entry.get("sha256") == w.sha:
+        w.trusted = True
+        return True
+    return tree.sha256(w.parts) == w.sha
 
 
 def exists(tree: SafeTree, parts: tuple[str, ...]) -> bool:

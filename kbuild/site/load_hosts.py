@@ -18,6 +18,10 @@ def read_hosts(c: SiteChecker, data: Any, profiles: dict[str, Profile]) -> list[
         return out
     seen: dict[tuple[str, str], int] = {}
     for i, body in enumerate(data):
+        host = _plain_host(c, i, body, profiles, seen)
+        if host is not None:
+            out.append(host)
+            continue
         where: KeyPath = ("hosts", i)
         t = c.table(body, where, _HOST_KEYS)
         name = c.string(t, "name", where, required=True) or f"host{i}"
@@ -65,3 +69,38 @@ def read_hosts(c: SiteChecker, data: Any, profiles: dict[str, Profile]) -> list[
                         console=console, extra=c.strings(t, "extra", where), nfs_path=nfs_path,
                         line=c.lines.line(where)))
     return out
+
+
+_PLAIN_KEYS = frozenset({"name", "mac", "ip", "profile", "extra"})
+
+
+def _plain_host(c: SiteChecker, i: int, body: Any, profiles: dict[str, Profile],
+                seen: dict[tuple[str, str], int]) -> Host | None:
+    """The host, when every check of read_hosts passes at sight for a table of only
+    name, mac, ip, profile and extra (what 50,000-host sites are made of); else None,
+    and read_hosts checks the table key by key and reports what is wrong."""
+    if type(body) is not dict or not body.keys() <= _PLAIN_KEYS:
+        return None
+    name, profile, mac, ip = body.get("name"), body.get("profile"), body.get("mac"), body.get("ip")
+    extra = body.get("extra", [])
+    if type(name) is not str or not NAME.match(name) or type(profile) is not str or profile not in profiles:
+        return None
+    if mac is not None:
+        if type(mac) is not str:
+            return None
+        mac = mac.lower().replace("-", ":")
+        if not MAC.match(mac):
+            return None
+    if ip is not None and (type(ip) is not str or not ipv4(ip)):
+        return None
+    if (mac is None and ip is None) or type(extra) is not list or \
+            not all(type(x) is str for x in extra):
+        return None
+    keys = [("name", name), *([("mac", mac)] if mac is not None else []),
+            *([("ip", ip)] if ip is not None else [])]
+    if any(k in seen for k in keys):
+        return None
+    for k in keys:
+        seen[k] = i
+    return Host(name=name, profile=profile, mac=mac, ip=ip, nic=None, console=None, extra=tuple(extra),
+                nfs_path=None, line=c.lines.line(("hosts", i)))

@@ -13,7 +13,7 @@ from kbuild.errors import UserError
 from kbuild.site.arches import IMAGES
 from kbuild.site.lock import LockEntry, lock_path
 from kbuild.util.files import sha256_text
-from kbuild.util.toml import KeyLines
+from kbuild.util.toml import LineIndex
 
 SITE_FILE = "kbuild.toml"
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
@@ -218,7 +218,7 @@ class Site:
     apt: AptConfig | None = None  # where deb sources are resolved ([apt])
     ccache_dir: Path | None = None  # a dedicated compiler cache ([site] ccache_dir); None: the user's
     locked: bool = False          # [site] locked = true: never move kbuild.lock implicitly
-    lines: KeyLines | None = field(default=None, repr=False)
+    lines: LineIndex | None = field(default=None, repr=False)
 
     @property
     def lock_file(self) -> Path:

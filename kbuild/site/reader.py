@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kbuild.site.lock import LockEntry
-from kbuild.util.toml import KeyLines, KeyPath, TomlChecker
+from kbuild.util.toml import KeyPath, LineIndex, TomlChecker
 
 # Full matches (\Z, not $: "$" also matches before a final "\n"), names bounded.
 NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")       # sources, profiles, hosts
@@ -38,13 +38,24 @@ def path_problem(text: str, absolute_ok: bool = False) -> str | None:
 class SiteChecker(TomlChecker):
     """The TOML checker plus what kbuild.toml's tables need: the site file and its lock."""
 
-    def __init__(self, path: Path, lines: KeyLines, lock: dict[str, LockEntry]) -> None:
+    def __init__(self, path: Path, lines: LineIndex, lock: dict[str, LockEntry]) -> None:
         super().__init__(path.name, lines)
         self.path = path
         self.lock = lock
 
 
+# What ipaddress.IPv4Address accepts: four decimal octets 0-255 without leading zeros
+# (a regular expression is ten times faster, which counts for 50,000 hosts).
+_IPV4 = re.compile(r"\A(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                   r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\Z")
+
+
 def ipv4(text: str) -> bool:
+    return _IPV4.match(text) is not None
+
+
+def _ipv4_reference(text: str) -> bool:
+    """The definition ``ipv4`` must agree with (tests compare the two)."""
     try:
         ipaddress.IPv4Address(text)
     except ValueError:
