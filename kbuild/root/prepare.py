@@ -29,7 +29,6 @@ from pathlib import Path, PurePosixPath
 
 from kbuild.errors import InfraError, UserError
 from kbuild.site.model import ROOT_PROGRAM
-from kbuild.util.files import atomic_write_bytes
 
 JOURNAL = ".kbuild-root.journal"
 FLASH = "flash"
@@ -314,6 +313,24 @@ def _stage_link(root: Path, rel: str, at: Path) -> None:
     os.replace(tmp, at)
 
 
+def _program_tmp(prog: Path) -> Path:
+    return prog.with_name("." + prog.name + ".kbuild-tmp")
+
+
+def _write_program(prog: Path) -> None:
+    """Write the program atomically through a fixed temp name (so that a killed run's
+    temp is found and removed by the next run or by undo)."""
+    tmp = _program_tmp(prog)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+    try:
+        os.write(fd, program_text())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, prog)
+
+
 def prepare(root: Path, paths: tuple[str, ...] = DEFAULT_PATHS, mode: str = "ro-shared",
             dry_run: bool = False) -> Outcome:
     """Prepare ``root`` (see the module docstring); completes a killed earlier run."""
@@ -328,8 +345,8 @@ def prepare(root: Path, paths: tuple[str, ...] = DEFAULT_PATHS, mode: str = "ro-
         if s.kind == "move":
             _mkdirs(root, str(PurePosixPath(FLASH, s.path).parent), journal)
             staged = root / FLASH / s.path
-            _stage_link(root, s.path, staged)
             journal.add(op="move", path=s.path)
+            _stage_link(root, s.path, staged)
             _exchange(root / s.path, staged)      # the one step that changes the layout
             _fsync_dir(staged.parent)
             _fsync_dir((root / s.path).parent)
@@ -344,7 +361,7 @@ def prepare(root: Path, paths: tuple[str, ...] = DEFAULT_PATHS, mode: str = "ro-
             prog = root / s.path
             _mkdirs(root, str(PurePosixPath(s.path).parent), journal)
             journal.add(op="install", path=s.path)
-            atomic_write_bytes(prog, program_text(), mode=0o755)
+            _write_program(prog)
         done.append(s.describe())
     journal.add(op="complete")
     return Outcome(steps, done, False)
@@ -397,6 +414,8 @@ def undo(root: Path, dry_run: bool = False) -> Outcome:
                 os.unlink(tmp)
             done.append(f"removed the link /{s.path}")
         elif s.kind == "install":
+            if _lstat(_program_tmp(p)) is not None:
+                os.unlink(_program_tmp(p))
             if p.is_file() and not p.is_symlink() and p.read_bytes() == program_text():
                 p.unlink()
             done.append(f"removed /{s.path}")
