@@ -47,7 +47,10 @@ class BootResult:
         return "\n".join(lines)
 
 
-def ganesha_config(export_path: Path, pseudo: str, protocols: list[int], recovery: Path) -> str:
+def ganesha_config(export_path: Path, pseudo: str, protocols: list[int], recovery: Path,
+                   access: str = "RW") -> str:
+    """The lab server's configuration; ``access = "RO"`` for a shared root: the server
+    refuses writes even from a client that remounted the root read-write."""
     protos = ", ".join(str(p) for p in protocols)
     return f"""# nfs-ganesha configuration written by kbuild's boot lab
 NFS_CORE_PARAM {{
@@ -69,7 +72,7 @@ EXPORT {{
     Pseudo = "{pseudo}";
     Protocols = {protos};
     Transports = TCP;
-    Access_Type = RW;
+    Access_Type = {access};
     Squash = No_Root_Squash;
     SecType = sys;
     FSAL {{ Name = VFS; }}

@@ -64,9 +64,10 @@ enter_overlay() {
     mkdir -p "$new/run/kbroot/lower" || fail "cannot create the lower's mount point"
     cd "$new" || fail "cannot enter the overlay"
     pivot_root . run/kbroot/lower || fail "pivot_root failed"
-    # /dev (devtmpfs) and /proc came along under the old root: move them back
+    # /dev (devtmpfs), /proc and /sys came along under the old root: move them back
+    mounts=/run/kbroot/lower/proc/mounts
     for m in dev proc sys; do
-        if grep -q " /run/kbroot/lower/$m " /proc/mounts 2>/dev/null; then
+        if grep -q " /run/kbroot/lower/$m " "$mounts" 2>/dev/null; then
             mount --move "/run/kbroot/lower/$m" "/$m" 2>/dev/null \
                 || mount -o move "/run/kbroot/lower/$m" "/$m" 2>/dev/null
         fi
