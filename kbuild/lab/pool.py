@@ -59,7 +59,7 @@ fi
 echo "kbuild-pool: $h shared-write refused"
 mount -o remount,rw "$shared" || { echo "kbuild-pool: $h FAIL cannot remount rw"; exit 1; }
 grep -q " $shared nfs4 rw" /proc/mounts || { echo "kbuild-pool: $h FAIL not remounted rw"; exit 1; }
-if echo "$h" > "$shared/etc/pool-write-$h" 2>/tmp/pool-err; then
+if (echo "$h" > "$shared/etc/pool-write-$h") 2>/tmp/pool-err; then
     echo "kbuild-pool: $h FAIL the server accepted a write"; exit 1
 fi
 echo "kbuild-pool: $h server-refused $(cat /tmp/pool-err)"
