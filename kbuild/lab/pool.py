@@ -113,9 +113,9 @@ def tree_digest(root: Path) -> dict[str, str]:
     return out
 
 
-def pool_root(site: Site, profile: Profile, mode: str) -> tuple[Path, str]:
+def pool_root(site: Site, profile: Profile, mode: str, name: str | None = None) -> tuple[Path, str]:
     """The lab's busybox root, prepared for ``mode`` by ``kbuild root prepare``."""
-    root = rootfs.build_root(layout.nfs_root_dir(site, profile) / f"pool-{mode}")
+    root = rootfs.build_root(layout.nfs_root_dir(site, profile) / (name or f"pool-{mode}"))
     rootfs.set_workloads(root, {"pool.sh": POOL_SH.encode()})
     opaque = root / OPAQUE_DIR
     opaque.mkdir(parents=True, exist_ok=True)
@@ -141,25 +141,30 @@ def client_args(profile: Profile, mode: str, i: int, binary: Path, workdir: Path
 
 
 def boot_pool(site: Site, profile: Profile, mode: str, n: int = 16,
-              timeout: float = 150.0) -> PoolResult:
-    """Boot ``n`` UML clients of ``profile`` at once on one read-only root in ``mode``."""
+              timeout: float = 150.0, access: str = "RO") -> PoolResult:
+    """Boot ``n`` UML clients of ``profile`` at once on one read-only root in ``mode``.
+
+    ``access = "RW"`` is the control experiment: the same clients on a copy of the root
+    exported read-write, where a client that remounts rw can write (so in the real pool
+    it is the server that refuses)."""
     if profile.uml is None:
         raise UserError(f"profile {profile.name!r} has no [uml] settings")
     if mode not in SHARED_ROOT_MODES:
         raise UserError(f"a pool shares one root: mode {mode!r} is not a shared root mode",
                         hint=f"modes: {', '.join(SHARED_ROOT_MODES)}")
-    workdir = layout.boot_dir(site, profile) / f"pool-{mode}"
+    name = f"pool-{mode}" + ("" if access == "RO" else "-rw-control")
+    workdir = layout.boot_dir(site, profile) / name
     workdir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(layout.boot_dir(site, profile) / ".lock", f"boot lab of {profile.name}",
                         wait=False):
-        root, token = pool_root(site, profile, mode)
+        root, token = pool_root(site, profile, mode, name)
         binary = staged_binary(site, profile)
         (workdir / "uml").mkdir(exist_ok=True)
         clients = dict(client_args(profile, mode, i, binary, workdir) for i in range(n))
         nfs = NfsRoot(SERVER, profile.nfsroot.path, "4", ("tcp",))
         spec = run.lab_spec(site, profile, nfs, root, token, workdir / "unused.log", timeout, workdir)
         spec["nfs"]["config"] = run.ganesha_config(root, nfs.path, [4], workdir / "ganesha-recovery",
-                                                   access="RO")
+                                                   access=access)
         spec["clients"] = clients
         before = tree_digest(root)
         result = _run_in_namespaces(spec, workdir)
