@@ -34,8 +34,8 @@ def test_qemu_and_dom0_boot_the_ro_shared_root(ro_shared, profile):
     r = ro_shared.doit(f"kernel:{profile}")
     assert r.code == 0, r.out
     staged = (ro_shared.tftp / "pxelinux.cfg/default").read_text()
-    assert re.search(rf"LABEL {profile}\n.*\n.*APPEND .* ro init=/sbin/kbuild-root kbroot=ro-shared "
-                     "kbroot_init=/init", staged), staged
+    assert re.search(rf"^LABEL {profile}\n(?:  .*\n)*?  APPEND .* ro init=/sbin/kbuild-root "
+                     r"kbroot=ro-shared kbroot_init=/init$", staged, re.M), staged
     site = ro_shared.site
     result = boot_pxe(site, site.profile(profile), timeout=300)
     console = result.console.read_text(errors="replace")

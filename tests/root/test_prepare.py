@@ -246,3 +246,12 @@ def test_refused_without_a_directory(tmp_path, capsys):
     assert f"{f} is not a directory" in capsys.readouterr().err
     with pytest.raises(UserError, match="overlap"):
         rp.plan(make_tree(tmp_path / "r"), ("/var", "/var/log"))
+
+
+@pytest.mark.parametrize("shell", [["dash", "-n"], ["busybox", "sh", "-n"]])
+def test_the_early_boot_program_parses_as_posix_sh(tmp_path, shell):
+    prog = tmp_path / "kbuild-root"
+    prog.write_bytes(rp.program_text())
+    r = subprocess.run([*shell, str(prog)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert rp.program_text().startswith(b"#!/bin/sh\n")
