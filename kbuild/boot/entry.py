@@ -58,7 +58,8 @@ def make_entry(profile: Profile, release: str, host: Host | None = None,
     args = profile.kernel_args(
         nfsroot=host_nfsroot(profile, host),
         console=host.console if host is not None and host.console is not None else None,
-        extra=host.extra if host is not None else ())
+        extra=host.extra if host is not None else (),
+        root_mode=host.root_mode if host is not None else None)
     title = profile.description or profile.name
     if host is not None:
         title = f"{host.name} ({profile.name})"

@@ -68,4 +68,5 @@ def _host_profile(profile: Profile, host: Host, nfs: object) -> Profile:
     assert isinstance(nfs, NfsRoot)
     console = host.console if host.console is not None else profile.console
     return dataclasses.replace(profile, nfsroot=nfs, console=console,
-                               cmdline=profile.cmdline + host.extra)
+                               cmdline=profile.cmdline + host.extra,
+                               root_mode=host.mode_in(profile))

@@ -8,7 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from kbuild.boot.entry import GENERATED, host_nfsroot
-from kbuild.site.model import Host, Profile, Site
+from kbuild.site.model import SHARED_ROOT_MODES, Host, Profile, Site
 
 # sun_path is 108 bytes with its NUL. Programs put sockets under /tmp or /run
 # with names like "OSL_PIPE_1000_SingleOfficeIPC_<32 hex>" (67 bytes with
@@ -30,6 +30,13 @@ class Export:
     profiles: list[str] = field(default_factory=list)
     clients: list[str] = field(default_factory=list)     # host IPs or networks
     hosts: list[str] = field(default_factory=list)
+    modes: dict[str, str] = field(default_factory=dict)  # user (host or profile) -> root mode
+
+    @property
+    def read_only(self) -> bool:
+        """Exported ``ro`` when every user shares it (a shared root must stay unchanged
+        even for a client that remounts it rw as root); check-site refuses mixed users."""
+        return bool(self.modes) and all(m in SHARED_ROOT_MODES for m in self.modes.values())
 
 
 @dataclass
@@ -59,6 +66,8 @@ def _exports(site: Site) -> tuple[list[Export], list[str]]:
                 ex.profiles.append(p.name)
             if p.nfsroot.version == "3":
                 ex.version = "3"
+            ex.modes[f"host {h.name}" if h else f"profile {p.name}"] = (
+                h.mode_in(p) if h else p.root_mode)
             if h is None:
                 continue
             ex.hosts.append(h.name)
@@ -104,6 +113,11 @@ def lint(site: Site) -> list[str]:
     return out
 
 
+def exports_of(site: Site) -> list[Export]:
+    """Every export the site's profiles and hosts mount, with their users' root modes."""
+    return _exports(site)[0]
+
+
 def exports_file(exports: list[Export]) -> str:
     lines = [f"# {GENERATED}", "# /etc/exports lines for the kernel NFS server (exportfs -ra)."]
     for ex in exports:
@@ -112,8 +126,9 @@ def exports_file(exports: list[Export]) -> str:
         if not ex.clients:
             lines.append(f"# {ex.path}: no clients known (add hosts with ip, or [nfs] clients)")
             continue
-        # rw,no_root_squash: a diskless client's root must own its files.
-        opts = "(rw,no_root_squash,no_subtree_check,sync)"
+        # no_root_squash: a diskless client's root must own its files; a shared root is
+        # ro for every client, so no client can change what the others boot
+        opts = f"({'ro' if ex.read_only else 'rw'},no_root_squash,no_subtree_check,sync)"
         lines.append(ex.path + " " + " ".join(c + opts for c in ex.clients))
     return "\n".join(lines) + "\n"
 
@@ -135,7 +150,7 @@ def ganesha_file(exports: list[Export]) -> str:
             clients = ", ".join(ex.clients)
             body += ["    CLIENT {",
                      f"        Clients = {clients};",
-                     "        Access_Type = RW;",
+                     f"        Access_Type = {'RO' if ex.read_only else 'RW'};",
                      "        Squash = No_Root_Squash;",
                      "    }"]
         body.append("}")

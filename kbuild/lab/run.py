@@ -18,8 +18,9 @@ from typing import Any
 
 from kbuild.errors import InfraError
 from kbuild.lab import rootfs
+from kbuild.root.prepare import prepare
 from kbuild.site import layout
-from kbuild.site.model import NfsRoot, Profile, Site
+from kbuild.site.model import SHARED_ROOT_MODES, NfsRoot, Profile, Site
 
 
 @dataclass
@@ -77,7 +78,10 @@ def phase_line(milestones: dict[str, float], marker_seconds: float | None) -> st
     return ", ".join(out)
 
 
-def ganesha_config(export_path: Path, pseudo: str, protocols: list[int], recovery: Path) -> str:
+def ganesha_config(export_path: Path, pseudo: str, protocols: list[int], recovery: Path,
+                   access: str = "RW") -> str:
+    """The lab server's configuration; ``access = "RO"`` for a shared root: the server
+    refuses writes even from a client that remounted the root read-write."""
     protos = ", ".join(str(p) for p in protocols)
     return f"""# nfs-ganesha configuration written by kbuild's boot lab
 NFS_CORE_PARAM {{
@@ -99,7 +103,7 @@ EXPORT {{
     Pseudo = "{pseudo}";
     Protocols = {protos};
     Transports = TCP;
-    Access_Type = RW;
+    Access_Type = {access};
     Squash = No_Root_Squash;
     SecType = sys;
     FSAL {{ Name = VFS; }}
@@ -156,6 +160,10 @@ def _evidence(console: Path) -> list[str]:
 def prepare_root(site: Site, profile: Profile, workloads: dict[str, bytes] | None = None) -> tuple[Path, str]:
     root = rootfs.build_root(layout.nfs_root_dir(site, profile) / "root")
     rootfs.set_workloads(root, workloads or {})
+    if profile.root_mode in SHARED_ROOT_MODES:
+        # the entry runs kbuild's early-boot program: the lab root gets it the way a
+        # site's root does (idempotent; /var/log is the ro-shared RAM side)
+        prepare(root, ("/var/log",) if profile.root_mode == "ro-shared" else (), profile.root_mode)
     return root, rootfs.new_token(root)
 
 
@@ -172,7 +180,8 @@ def lab_spec(site: Site, profile: Profile, nfs: NfsRoot, root: Path, token: str,
         "timeout": timeout,
         "console": str(console),
         "nfs": {"protocols": protocols,
-                "config": ganesha_config(root, nfs.path, protocols, recovery)},
+                "config": ganesha_config(root, nfs.path, protocols, recovery,
+                                         access="RO" if profile.root_mode in SHARED_ROOT_MODES else "RW")},
     }
 
 

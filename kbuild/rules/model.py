@@ -53,6 +53,7 @@ FACTS: dict[str, frozenset[str] | None] = {
     "devtmpfs_mount": frozenset({"0", "1", "default"}),
     "nfsrootdebug": frozenset({"true", "false"}),
     "loader": frozenset({"pxelinux", "grub2", "grub-legacy", "ipxe", "uml", "cmdline", "none"}),
+    "root_mode": frozenset({"rw", "ro-shared", "overlay"}),
 }
 
 

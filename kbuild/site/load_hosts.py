@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kbuild.site.model import Host, Profile
+from kbuild.site.model import ROOT_MODES, Host, Profile
 from kbuild.site.reader import MAC, NAME, SiteChecker, ipv4
 from kbuild.util.toml import KeyPath
 
 _HOST_KEYS = {"name": "", "mac": "", "ip": "", "profile": "", "nic": "", "console": "",
-              "extra": "", "nfs_path": ""}
+              "extra": "", "nfs_path": "", "root_mode": ""}
 
 
 def read_hosts(c: SiteChecker, data: Any, profiles: dict[str, Profile]) -> list[Host]:
@@ -67,7 +67,8 @@ def read_hosts(c: SiteChecker, data: Any, profiles: dict[str, Profile]) -> list[
             c.error(where + ("nfs_path",), f"nfs_path = {nfs_path!r} must be absolute")
         out.append(Host(name=name, profile=profile, mac=mac, ip=ip, nic=nic,
                         console=console, extra=c.strings(t, "extra", where), nfs_path=nfs_path,
-                        line=c.lines.line(where)))
+                        line=c.lines.line(where),
+                        root_mode=c.string(t, "root_mode", where, choices=ROOT_MODES)))
     return out
 
 

@@ -5,13 +5,13 @@ from pathlib import Path
 from typing import Any
 
 from kbuild.site.arches import known_arches
-from kbuild.site.model import LOADERS, NFS_VERSIONS, NfsRoot, Profile, Source, UmlSpec, XenSpec
+from kbuild.site.model import LOADERS, NFS_VERSIONS, ROOT_MODES, NfsRoot, Profile, Source, UmlSpec, XenSpec
 from kbuild.site.reader import MAC, SiteChecker, ipv4, named_tables, path_problem
 from kbuild.util.toml import KeyPath
 
 _PROFILE_KEYS = {"description": "", "source": "", "arch": "", "base": "", "fragments": "",
                  "patches": "", "ip": "", "console": "", "cmdline": "", "nics": "", "loaders": "",
-                 "nfsroot": "", "xen": "", "uml": ""}
+                 "nfsroot": "", "xen": "", "uml": "", "root_mode": ""}
 _NFSROOT_KEYS = {"server": "", "path": "", "version": "", "options": ""}
 _XEN_KEYS = {"hypervisor": "", "args": ""}
 _UML_KEYS = {"mem": "", "transport": "", "tap": "", "mac": ""}
@@ -93,7 +93,8 @@ def read_profiles(c: SiteChecker, data: Any, sources: dict[str, Source], nfs_ser
             name=name, source=source, arch=arch, base=base, fragments=fragments, nfsroot=nfsroot,
             description=c.string(t, "description", where, default="") or "",
             patches=patches, ip=ip, console=console, cmdline=cmdline, nics=nics,
-            loaders=loaders, xen=xen, uml=uml, line=c.lines.line(where))
+            loaders=loaders, xen=xen, uml=uml, line=c.lines.line(where),
+            root_mode=c.string(t, "root_mode", where, default="rw", choices=ROOT_MODES) or "rw")
     return out
 
 

@@ -18,6 +18,12 @@ from kbuild.util.toml import LineIndex
 SITE_FILE = "kbuild.toml"
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
 LOADERS = ("pxelinux", "grub2", "grub-legacy", "ipxe")
+# How a client uses its NFS root (docs/root.md): "rw" its own root, read-write;
+# "ro-shared" one read-only root for many, writable paths in a tmpfs on /flash;
+# "overlay" one read-only root for many under a tmpfs overlay.
+ROOT_MODES = ("rw", "ro-shared", "overlay")
+SHARED_ROOT_MODES = ("ro-shared", "overlay")
+ROOT_PROGRAM = "/sbin/kbuild-root"   # the early-boot program `kbuild root prepare` installs
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ class Profile:
     xen: XenSpec | None = None
     uml: UmlSpec | None = None
     line: int | None = None
+    root_mode: str = "rw"               # ROOT_MODES; a host may override it
 
     @property
     def image(self) -> str:
@@ -165,13 +172,30 @@ class Profile:
 
     def kernel_args(self, nfsroot: NfsRoot | None = None, ip: str | None = None,
                     console: tuple[str, ...] | None = None,
-                    extra: tuple[str, ...] = ()) -> list[str]:
+                    extra: tuple[str, ...] = (), root_mode: str | None = None) -> list[str]:
         """The kernel command line for this profile (or a host's variant of it)."""
         n = nfsroot or self.nfsroot
         args = [f"console={c}" for c in (self.console if console is None else console)]
         args += [f"ip={ip or self.ip}", "root=/dev/nfs", f"nfsroot={n.argument()}"]
-        args += list(self.cmdline) + list(extra)
+        args += root_mode_args(list(self.cmdline) + list(extra), root_mode or self.root_mode)
         return args
+
+
+def root_mode_args(args: list[str], mode: str) -> list[str]:
+    """A shared root mounts ``ro`` and runs the early-boot program first: it replaces the
+    entry's ``rw``/``ro`` and ``init=``, and passes the mode and the real init on
+    (``kbroot=``/``kbroot_init=`` reach the program as environment variables: the kernel
+    hands unknown undotted ``name=value`` arguments to init that way)."""
+    if mode not in SHARED_ROOT_MODES:
+        return args
+    init = "/sbin/init"
+    kept = []
+    for a in args:
+        if a.startswith("init="):
+            init = a[5:] or init
+        elif a not in ("rw", "ro") and not a.startswith(("kbroot=", "kbroot_init=")):
+            kept.append(a)
+    return [*kept, "ro", f"init={ROOT_PROGRAM}", f"kbroot={mode}", f"kbroot_init={init}"]
 
 
 @dataclass(frozen=True)
@@ -189,6 +213,10 @@ class Host:
     extra: tuple[str, ...] = ()
     nfs_path: str | None = None
     line: int | None = None
+    root_mode: str | None = None        # None: the profile's
+
+    def mode_in(self, profile: Profile) -> str:
+        return self.root_mode or profile.root_mode
 
 
 @dataclass

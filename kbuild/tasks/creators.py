@@ -162,7 +162,8 @@ def task_verify() -> Iterator[dict[str, Any]]:
             "uptodate": [config_changed({"schema": SCHEMA, "args": p.kernel_args(),
                                          "nics": list(p.nics), "xen": bool(p.xen),
                                          "uml": str(p.uml),
-                                         "hosts": [[h.name, h.nic, h.console, list(h.extra), h.nfs_path]
+                                         "hosts": [[h.name, h.nic, h.console, list(h.extra), h.nfs_path,
+                                                    h.root_mode]
                                                    for h in s.hosts if h.profile == name]})],
         }
 

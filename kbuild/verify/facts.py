@@ -122,6 +122,10 @@ def entry_facts(spec: BootSpec, *, arch: str, nics: Sequence[Nic], rules: RuleSe
     else:
         facts["devtmpfs_mount"] = {"0" if devtmpfs.strip() in ("0", "") else "1"}
     facts["nfsrootdebug"] = {"true" if cmd.has("nfsrootdebug") else "false"}
+    # kbroot= is what a shared root's entry passes to kbuild's early-boot program
+    # (kbuild.site.model.root_mode_args); an entry without it is a root of its own
+    kbroot = cmd.get("kbroot")
+    facts["root_mode"] = {kbroot if kbroot in ("ro-shared", "overlay") else "rw"}
 
     names = [n.name for n in nics]
     if arch == "um":

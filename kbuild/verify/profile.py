@@ -95,7 +95,7 @@ def _host_entries(site: Site, profile: Profile, own: BootSpec) -> list[tuple[Hos
         if host.profile != profile.name:
             continue
         args = profile.kernel_args(nfsroot=host_nfsroot(profile, host), console=host.console,
-                                   extra=host.extra)
+                                   extra=host.extra, root_mode=host.root_mode)
         spec = entry_from_cmdline(" ".join(args), f"host {host.name}", dom0=profile.xen is not None)
         if spec.cmdline.args not in seen:
             seen.add(spec.cmdline.args)

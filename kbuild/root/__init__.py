@@ -1,0 +1,1 @@
+"""Shared read-only roots: ``kbuild root prepare`` and the early-boot program it installs."""
