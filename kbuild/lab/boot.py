@@ -2,7 +2,7 @@
 UML variants for a UML profile (``doit boot:<profile>``)."""
 from __future__ import annotations
 
-from kbuild.lab.qemu import boot_pxe
+from kbuild.lab.qemu import UEFI, boot_pxe
 from kbuild.lab.run import BootResult
 from kbuild.lab.uml import boot_uml
 from kbuild.site.model import Profile, Site
@@ -20,4 +20,11 @@ def boot_profile(site: Site, profile: Profile, timeout: float = 180.0) -> BootRe
             extra = boot_pxe(site, profile, timeout=timeout, loader=loader)
             result.evidence.insert(0, f"{what}: marker after {extra.marker_seconds:.1f} s")
             result.variant += f"; {extra.variant}"
+    if "grub-efi" in profile.loaders:
+        # UEFI: OVMF PXE → shim → Debian's signed GRUB → grub.cfg-01-<mac> → EFI stub
+        extra = boot_pxe(site, profile, timeout=timeout, loader="grub-efi", nic="virtio-net-pci",
+                         firmware=UEFI)
+        result.evidence.insert(0, f"uefi bootx64.efi (shim) → grubx64.efi: marker after "
+                               f"{extra.marker_seconds:.1f} s")
+        result.variant += f"; uefi {extra.variant}"
     return result

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from kbuild.errors import InfraError, UserError
@@ -32,17 +33,61 @@ def use_kvm() -> bool:
     return bool(re.search(r"^flags\s*:.*\b(vmx|svm)\b", flags, re.M))
 
 
+OVMF_DIR = Path("/usr/share/OVMF")
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """What the virtual PC boots with: SeaBIOS (``bios``), or OVMF (``uefi``) with its code
+    image and a per-boot copy of a variable store (``secure``: the Secure Boot build, SMM)."""
+
+    kind: str = "bios"
+    vars_template: Path | None = None    # copied per boot (OVMF writes its variables)
+    secure: bool = False
+
+    @property
+    def code(self) -> Path:
+        return OVMF_DIR / ("OVMF_CODE_4M.secboot.fd" if self.secure else "OVMF_CODE_4M.fd")
+
+
+BIOS = Firmware()
+UEFI = Firmware("uefi", OVMF_DIR / "OVMF_VARS_4M.fd")
+
+
 def qemu_argv(tftp: Path, console: Path, nic: str = "e1000", memory_mb: int = 512,
-              cpu: str = "qemu64", mac: str = QEMU_MAC, bootfile: str = "pxelinux.0") -> list[str]:
+              cpu: str = "qemu64", mac: str = QEMU_MAC, bootfile: str = "pxelinux.0",
+              firmware: Firmware = BIOS, vars_copy: Path | None = None) -> list[str]:
     qemu = shutil.which("qemu-system-x86_64")
     if qemu is None:
         raise InfraError("qemu-system-x86_64 not found", hint="install qemu-system-x86 (scripts/setup)")
     accel = "kvm" if use_kvm() else "tcg"
-    return [qemu, "-accel", accel, "-cpu", cpu if accel == "tcg" else "host", "-m", str(memory_mb),
+    machine: list[str] = []
+    if firmware.kind == "uefi":
+        machine = _ovmf_args(firmware, vars_copy or console.with_name("OVMF_VARS.fd"))
+    return [qemu, *machine, "-accel", accel, "-cpu", cpu if accel == "tcg" else "host",
+            "-m", str(memory_mb),
             "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
             "-serial", f"file:{console}",
             "-netdev", f"user,id=n0,tftp={tftp},bootfile={bootfile}",
             "-device", f"{nic},netdev=n0,mac={mac}", "-boot", "n"]
+
+
+def _ovmf_args(firmware: Firmware, vars_copy: Path) -> list[str]:
+    """q35 with OVMF in flash; the variable store is a fresh copy of the template (a boot
+    never inherits another boot's variables)."""
+    template = firmware.vars_template
+    for f in (firmware.code, template):
+        if f is None or not f.is_file():
+            raise InfraError(f"OVMF file {f} not found", hint="install ovmf (scripts/setup does)")
+    assert template is not None
+    vars_copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, vars_copy)
+    args = ["-machine", "q35,smm=on" if firmware.secure else "q35"]
+    if firmware.secure:
+        # the Secure Boot build keeps its variables behind SMM
+        args += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
+    return args + ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={firmware.code}",
+                   "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
 
 
 _MENUS = {
@@ -55,9 +100,11 @@ _BOOTS = {"pxelinux": "^ONTIMEOUT {label}$", "grub2": "^set default={label}$"}
 _HAS = {"pxelinux": "^LABEL {label}$", "grub2": "^menuentry .* --id {label} \\{{$"}
 
 
-def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str, loader: str = "pxelinux") -> Path:
+def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str, loader: str = "pxelinux",
+                 per_mac: bool = False) -> Path:
     """The TFTP tree QEMU serves: the staged tree itself when its menu boots this profile,
-    else a hard-linked copy plus a per-MAC entry that selects it (as a real host gets)."""
+    else (or always with ``per_mac``) a hard-linked copy plus a per-MAC entry that selects
+    it, as a real host gets: under UEFI that proves grub.cfg's own per-host lookup."""
     staged = layout.stage_dir(site)
     menu_rel, per_mac_prefix, default_re, default_new = _MENUS[loader]
     menu = staged / menu_rel
@@ -66,7 +113,7 @@ def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str, loader: 
                         hint=f"run: doit kernel:{profile.name}")
     text = menu.read_text()
     label = re.escape(profile.name)
-    if re.search(_BOOTS[loader].format(label=label), text, re.M):
+    if not per_mac and re.search(_BOOTS[loader].format(label=label), text, re.M):
         return staged
     if not re.search(_HAS[loader].format(label=label), text, re.M):
         raise UserError(f"profile {profile.name!r} is not in the staged menu", path=menu,
@@ -74,17 +121,21 @@ def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str, loader: 
     tree = workdir / "tftp"
     shutil.rmtree(tree, ignore_errors=True)
     shutil.copytree(staged, tree, copy_function=os.link, ignore=shutil.ignore_patterns(".kbuild"))
-    per_mac = tree / (per_mac_prefix + mac.replace(":", "-"))
-    per_mac.write_text(re.sub(default_re, default_new.format(label=profile.name), text, flags=re.M)
-                       .replace("TIMEOUT 30", "TIMEOUT 1"))
+    host_file = tree / (per_mac_prefix + mac.replace(":", "-"))
+    host_file.write_text(re.sub(default_re, default_new.format(label=profile.name), text, flags=re.M)
+                         .replace("TIMEOUT 30", "TIMEOUT 1"))
     return tree
 
 
 def boot_pxe(site: Site, profile: Profile, timeout: float = 180.0, nic: str = "e1000",
-             memory_mb: int | None = None, loader: str = "pxelinux") -> BootResult:
+             memory_mb: int | None = None, loader: str = "pxelinux",
+             firmware: Firmware = BIOS) -> BootResult:
+    """One PXE boot of the staged tree through ``loader`` (``pxelinux``, ``grub2``, ``ipxe``,
+    or under UEFI ``grub-efi``: shim → signed GRUB → grub.cfg's per-host lookup)."""
     base = layout.boot_dir(site, profile)
     base.mkdir(parents=True, exist_ok=True)
-    workdir = base if loader == "pxelinux" else base / loader
+    variant = loader + ("-sb" if firmware.secure else "")
+    workdir = base if loader == "pxelinux" else base / variant
     workdir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(base / ".lock", f"boot lab of {profile.name}", wait=False):
         root, token = prepare_root(site, profile)
@@ -93,6 +144,9 @@ def boot_pxe(site: Site, profile: Profile, timeout: float = 180.0, nic: str = "e
         elif loader == "grub2":
             tftp = pxe_tree_for(site, profile, workdir, QEMU_MAC, loader="grub2")
             bootfile = "grub/i386-pc/core.0"
+        elif loader == "grub-efi":
+            tftp = pxe_tree_for(site, profile, workdir, QEMU_MAC, loader="grub2", per_mac=True)
+            bootfile = "bootx64.efi"
         else:
             tftp, bootfile = layout.stage_dir(site), f"ipxe/{profile.name}.ipxe"
             if not (tftp / bootfile).is_file():
@@ -102,10 +156,9 @@ def boot_pxe(site: Site, profile: Profile, timeout: float = 180.0, nic: str = "e
         nfs = profile.nfsroot
         memory = memory_mb or (1024 if profile.xen else 512)
         spec = lab_spec(site, profile, nfs, root, token, console, timeout, workdir)
-        spec["vm"] = {"argv": qemu_argv(tftp, console, nic=nic, memory_mb=memory, bootfile=bootfile)}
+        spec["vm"] = {"argv": qemu_argv(tftp, console, nic=nic, memory_mb=memory, bootfile=bootfile,
+                                        firmware=firmware, vars_copy=workdir / "OVMF_VARS.fd")}
         started = time.monotonic()
         result = run_lab(spec, workdir)
-        return boot_result(profile, f"{loader} {nic} nfs v{nfs.version}", result, console,
-                       time.monotonic() - started)
-
-
+        return boot_result(profile, f"{variant} {nic} nfs v{nfs.version}", result, console,
+                           time.monotonic() - started)

@@ -14,7 +14,7 @@ from kbuild.errors import UserError
 from kbuild.publish.apply import publish
 from kbuild.publish.plan import PublishReport, TreeFile
 from kbuild.site import layout
-from kbuild.site.model import Profile, Site
+from kbuild.site.model import EFI_LOADERS, LOADERS, Profile, Site
 from kbuild.source.kinds import fetch_source, source_provenance
 from kbuild.util.files import sha256_text, write_text_if_changed
 
@@ -87,12 +87,12 @@ class _Built:
 
 def plan_tree(site: Site) -> StagePlan:
     """Every file of the TFTP tree for the current builds and hosts."""
-    from kbuild.boot import grub, grub_legacy, hostfiles, ipxe, multiboot, uml
+    from kbuild.boot import efi, grub, grub_legacy, hostfiles, ipxe, multiboot, uml
     files: list[TreeFile] = []
     entries: list[BootEntry] = []
     built: dict[str, _Built] = {}
     warnings: list[str] = []
-    by_loader: dict[str, list[BootEntry]] = {ld: [] for ld in ("pxelinux", "grub2", "grub-legacy", "ipxe")}
+    by_loader: dict[str, list[BootEntry]] = {ld: [] for ld in LOADERS + EFI_LOADERS}
     plain_hypervisor: dict[str, str] = {}
     for b in built_profiles(site):
         p = b.profile
@@ -142,10 +142,16 @@ def plan_tree(site: Site) -> StagePlan:
         files.append(TreeFile("pxelinux.cfg/default",
                               data=pxelinux.menu_config(pe, _default_label(pe)).encode()))
     if by_loader["grub2"]:
-        ge = by_loader["grub2"]
         for rel, path in bootloaders.grub_netboot_files(layout.cache_dir(site)).items():
             files.append(TreeFile(rel, source=path, role="payload", meta={"origin": "grub-mknetdir"}))
-        files.append(TreeFile("grub/grub.cfg", data=grub.menu_config(ge, _default_label(ge)).encode()))
+    if by_loader["grub-efi"]:
+        for name in efi.GRUB_EFI_FILES:
+            files.append(_loader_file(name))
+    if by_loader["grub2"] or by_loader["grub-efi"]:
+        ge, platform_of = efi.grub_menu_entries(by_loader["grub2"], by_loader["grub-efi"])
+        files.append(TreeFile("grub/grub.cfg", data=grub.menu_config(
+            ge, _default_label(ge), efi_lookup=bool(by_loader["grub-efi"]),
+            platform_of=platform_of).encode()))
     if by_loader["grub-legacy"]:
         le = by_loader["grub-legacy"]
         files.append(TreeFile("grub/menu.lst",
@@ -214,7 +220,8 @@ def site_digest(site: Site) -> str:
         "sources": {n: src.sha256 for n, src in sorted(site.sources.items())},
         "loaders": {name: _file_identity(name) for name in
                     ("pxelinux.0", "ldlinux.c32", "menu.c32", "libutil.c32", "mboot.c32",
-                     "libcom32.c32")},
+                     "libcom32.c32", "bootx64.efi", "grubx64.efi", "mmx64.efi", "ipxe.efi",
+                     "snponly.efi")},
     }
     for prof in data["profiles"].values():
         prof.pop("line", None)

@@ -18,6 +18,8 @@ from kbuild.util.toml import KeyLines
 SITE_FILE = "kbuild.toml"
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
 LOADERS = ("pxelinux", "grub2", "grub-legacy", "ipxe")
+# UEFI network boot programs (kbuild/boot/efi.py): shim + Debian-signed GRUB, iPXE EFI
+EFI_LOADERS = ("grub-efi", "ipxe-efi")
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,15 @@ class UmlSpec:
 
 
 @dataclass(frozen=True)
+class SecureBootSpec:
+    """A profile's ``[profiles.X.secure_boot]``: the site key that signs its staged kernel
+    (PEM private key and X.509 certificate, paths relative to the site directory)."""
+
+    key: Path
+    cert: Path
+
+
+@dataclass(frozen=True)
 class Profile:
     """One kernel to build and the way it boots (a ``[profiles.NAME]`` table).
 
@@ -158,6 +169,7 @@ class Profile:
     xen: XenSpec | None = None
     uml: UmlSpec | None = None
     line: int | None = None
+    secure_boot: SecureBootSpec | None = None   # kernel signed for UEFI Secure Boot
 
     @property
     def image(self) -> str:
