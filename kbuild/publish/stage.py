@@ -104,7 +104,7 @@ def plan_tree(site: Site) -> StagePlan:
                                   mode=0o755, role="entry", meta={"profile": p.name}))
             built[p.name] = _Built(b.release, uml_binary=binary)
             continue
-        files.append(TreeFile(kernel_relpath(p, b.release), source=b.image, role="payload", meta=meta))
+        files.append(_kernel_file(site, p, b, meta))
         # the kernel's .config beside it, as /boot/config-* on a distro: explain-boot and
         # verify read the exact configuration a published kernel was built from
         files.append(TreeFile(f"images/{p.name}/config-{b.release}",
@@ -182,6 +182,24 @@ def plan_tree(site: Site) -> StagePlan:
                                   meta={"profile": p.name, "host": host.name,
                                         "kernel_release": hinfo.release}))
     return StagePlan(files, entries, host_entries, warnings)
+
+
+def _kernel_file(site: Site, p: Profile, b: BuiltProfile, meta: dict[str, str]) -> TreeFile:
+    """The staged kernel; for a Secure Boot profile, signed by the site key (the manifest
+    records the certificate's fingerprint), never the unsigned image."""
+    rel = kernel_relpath(p, b.release)
+    if p.secure_boot is None:
+        return TreeFile(rel, source=b.image, role="payload", meta=meta)
+    from kbuild.signing import keys, sign
+
+    key = keys.check_pair(p.secure_boot.key, p.secure_boot.cert)
+    for tree in {site.tftp_root.resolve(), layout.stage_dir(site).resolve()}:
+        if key.key.resolve().is_relative_to(tree):
+            raise UserError("the Secure Boot private key lies inside a published tree, where TFTP "
+                            "would serve it", path=key.key, hint="keep it outside " + str(tree))
+    signed = sign.signed_copy(b.image, key, layout.cache_dir(site) / "signed", rel)
+    return TreeFile(rel, source=signed, role="payload",
+                    meta={**meta, "secure_boot": "signed", "signer_cert_sha256": key.fingerprint})
 
 
 def _loader_file(name: str) -> TreeFile:
