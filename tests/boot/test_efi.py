@@ -2,7 +2,6 @@
 lookup, and the option-93 branches checked by the real daemons (dnsmasq --test, dhcpd -t)."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -70,10 +69,11 @@ def test_grub_efi_lookup_order_matches_hostfile_names():
 
 def test_platform_only_entries_are_wrapped():
     from kbuild.boot.entry import BootEntry
-    bios_only = BootEntry(label="dom0", title="dom0", arch="x86_64", kernel="images/dom0/vmlinuz", kernel_args=("x",),
-                          hypervisor="images/dom0/xen.gz", multiboot2=True, profile="dom0")
-    both = BootEntry(label="nfsroot", title="nfsroot", arch="x86_64", kernel="images/n/vmlinuz", kernel_args=("y",),
-                     profile="nfsroot")
+    bios_only = BootEntry(label="dom0", title="dom0", arch="x86_64", kernel="images/dom0/vmlinuz",
+                          kernel_args=("x",), hypervisor="images/dom0/xen.gz", multiboot2=True,
+                          profile="dom0")
+    both = BootEntry(label="nfsroot", title="nfsroot", arch="x86_64", kernel="images/n/vmlinuz",
+                     kernel_args=("y",), profile="nfsroot")
     entries, platform_of = efi.grub_menu_entries([bios_only, both], [both])
     assert platform_of == {"dom0": "pc"}
     cfg = grub.menu_config(entries, "nfsroot", efi_lookup=True, platform_of=platform_of)
