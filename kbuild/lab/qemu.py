@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,25 @@ class Firmware:
 
 BIOS = Firmware()
 UEFI = Firmware("uefi", OVMF_DIR / "OVMF_VARS_4M.fd")
+# the owner GUID the site certificate is enrolled under in db (any GUID will do; a fixed one
+# keeps the variable store reproducible)
+SITE_OWNER_GUID = "8a7e4d2c-5b0e-4f6c-9a43-6b6275696c64"
+
+
+def secure_boot_firmware(cert: Path, workdir: Path) -> Firmware:
+    """OVMF with Secure Boot on: Debian's variable store with Microsoft's keys (the ones
+    that signed shim) plus the site certificate added to db by ``virt-fw-vars``."""
+    tool = shutil.which("virt-fw-vars") or str(Path(sys.executable).with_name("virt-fw-vars"))
+    if not Path(tool).is_file():
+        raise InfraError("virt-fw-vars not found", hint="pip install the test extra (virt-firmware)")
+    template = OVMF_DIR / "OVMF_VARS_4M.ms.fd"
+    out = workdir / "OVMF_VARS.site-db.fd"
+    workdir.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run([tool, "--input", str(template), "--output", str(out), "--secure-boot",
+                        "--add-db", SITE_OWNER_GUID, str(cert)], capture_output=True, text=True)
+    if r.returncode != 0 or not out.is_file():
+        raise InfraError(f"virt-fw-vars could not enrol {cert}: {(r.stderr or r.stdout).strip()[-300:]}")
+    return Firmware("uefi", out, secure=True)
 
 
 def qemu_argv(tftp: Path, console: Path, nic: str = "e1000", memory_mb: int = 512,
@@ -129,9 +150,11 @@ def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str, loader: 
 
 def boot_pxe(site: Site, profile: Profile, timeout: float = 180.0, nic: str = "e1000",
              memory_mb: int | None = None, loader: str = "pxelinux",
-             firmware: Firmware = BIOS) -> BootResult:
+             firmware: Firmware = BIOS, replace: dict[str, Path] | None = None) -> BootResult:
     """One PXE boot of the staged tree through ``loader`` (``pxelinux``, ``grub2``, ``ipxe``,
-    or under UEFI ``grub-efi``: shim → signed GRUB → grub.cfg's per-host lookup)."""
+    or under UEFI ``grub-efi``: shim → signed GRUB → grub.cfg's per-host lookup).
+    ``replace`` serves other content under staged names (relpath -> file), in the lab's own
+    copy of the tree: how a test offers the firmware an unsigned kernel."""
     base = layout.boot_dir(site, profile)
     base.mkdir(parents=True, exist_ok=True)
     variant = loader + ("-sb" if firmware.secure else "")
@@ -147,6 +170,9 @@ def boot_pxe(site: Site, profile: Profile, timeout: float = 180.0, nic: str = "e
         elif loader == "grub-efi":
             tftp = pxe_tree_for(site, profile, workdir, QEMU_MAC, loader="grub2", per_mac=True)
             bootfile = "bootx64.efi"
+            for rel, src in (replace or {}).items():
+                (tftp / rel).unlink(missing_ok=True)   # a hard link to the staged file
+                shutil.copyfile(src, tftp / rel)
         else:
             tftp, bootfile = layout.stage_dir(site), f"ipxe/{profile.name}.ipxe"
             if not (tftp / bootfile).is_file():
