@@ -133,3 +133,43 @@ def test_bios_only_snippets_pass_both_daemons(tmp_path):
     assert _dhcpd_t(files["dhcpd-hosts.conf"], tmp_path).returncode == 0
 
 
+
+
+def test_explain_boot_uefi_replays_the_grub_cfg_lookup(esite):
+    from kbuild.publish import explain
+
+    target = esite.root / "published"
+    stage.stage(esite, target)
+    exp = explain.explain(target, "52:54:00:aa:00:01", "10.0.2.21", firmware="uefi")
+    assert exp.chain == ["bootx64.efi", "grubx64.efi"]
+    assert exp.tried == [("grub.cfg-01-52-54-00-aa-00-01", True)]
+    assert exp.config_file == "grub/grub.cfg-01-52-54-00-aa-00-01" and (exp.label or "").startswith("client1 (nfsroot)")
+    assert exp.kernel and exp.kernel.endswith("images/nfsroot/vmlinuz-6.1.192")
+    assert exp.provenance["kernel"]["profile"] == "nfsroot"
+    # an unknown client falls through both names to the menu's default
+    other = explain.explain(target, "52:54:00:aa:00:99", "10.0.2.99", firmware="uefi")
+    assert other.tried == [("grub.cfg-01-52-54-00-aa-00-99", False), ("grub.cfg-0A000263", False),
+                           ("grub.cfg", True)]
+    assert (other.label or "").startswith("generic x86_64 diskless client")
+    # the BIOS replay of the same client is PXELINUX's
+    bios = explain.explain(target, "52:54:00:aa:00:01", None)
+    assert bios.config_file == "pxelinux.cfg/01-52-54-00-aa-00-01" and bios.chain == ["pxelinux.0"]
+
+
+def test_explain_boot_command_firmware_flag(esite):
+    import subprocess
+
+    from tests.e2e import BIN, command_env
+
+    target = esite.root / "published"
+    stage.stage(esite, target)
+    r = subprocess.run([str(BIN / "kbuild"), "explain-boot", "--site", str(esite.path), "--tree",
+                        str(target), "--mac", "52:54:00:aa:00:99", "--firmware", "uefi"],
+                       capture_output=True, text=True, env=command_env())
+    assert "firmware: uefi: DHCP boot file bootx64.efi → grubx64.efi" in r.stdout, r.stdout + r.stderr
+    assert "no     grub/grub.cfg-01-52-54-00-aa-00-99" in r.stdout
+    assert "found  grub/grub.cfg" in r.stdout and "Traceback" not in r.stderr
+    bad = subprocess.run([str(BIN / "kbuild"), "explain-boot", "--site", str(esite.path), "--tree",
+                          str(esite.root), "--mac", "52:54:00:aa:00:99", "--firmware", "uefi"],
+                         capture_output=True, text=True, env=command_env())
+    assert bad.returncode == 2 and "no UEFI network boot published here" in bad.stderr
