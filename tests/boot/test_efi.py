@@ -143,7 +143,8 @@ def test_explain_boot_uefi_replays_the_grub_cfg_lookup(esite):
     exp = explain.explain(target, "52:54:00:aa:00:01", "10.0.2.21", firmware="uefi")
     assert exp.chain == ["bootx64.efi", "grubx64.efi"]
     assert exp.tried == [("grub.cfg-01-52-54-00-aa-00-01", True)]
-    assert exp.config_file == "grub/grub.cfg-01-52-54-00-aa-00-01" and (exp.label or "").startswith("client1 (nfsroot)")
+    assert exp.config_file == "grub/grub.cfg-01-52-54-00-aa-00-01"
+    assert (exp.label or "").startswith("client1 (nfsroot)")
     assert exp.kernel and exp.kernel.endswith("images/nfsroot/vmlinuz-6.1.192")
     assert exp.provenance["kernel"]["profile"] == "nfsroot"
     # an unknown client falls through both names to the menu's default
