@@ -85,8 +85,9 @@ class _Built:
     uml_binary: str | None = None
 
 
-def plan_tree(site: Site) -> StagePlan:
-    """Every file of the TFTP tree for the current builds and hosts."""
+def plan_tree(site: Site, target: Path | None = None) -> StagePlan:
+    """Every file of the TFTP tree for the current builds and hosts (``target``: the tree
+    it will be published to, which must not hold a signing key)."""
     from kbuild.boot import efi, grub, grub_legacy, hostfiles, ipxe, multiboot, uml
     files: list[TreeFile] = []
     entries: list[BootEntry] = []
@@ -104,7 +105,7 @@ def plan_tree(site: Site) -> StagePlan:
                                   mode=0o755, role="entry", meta={"profile": p.name}))
             built[p.name] = _Built(b.release, uml_binary=binary)
             continue
-        files.append(_kernel_file(site, p, b, meta))
+        files.append(_kernel_file(site, p, b, meta, target))
         # the kernel's .config beside it, as /boot/config-* on a distro: explain-boot and
         # verify read the exact configuration a published kernel was built from
         files.append(TreeFile(f"images/{p.name}/config-{b.release}",
@@ -184,7 +185,8 @@ def plan_tree(site: Site) -> StagePlan:
     return StagePlan(files, entries, host_entries, warnings)
 
 
-def _kernel_file(site: Site, p: Profile, b: BuiltProfile, meta: dict[str, str]) -> TreeFile:
+def _kernel_file(site: Site, p: Profile, b: BuiltProfile, meta: dict[str, str],
+                 target: Path | None) -> TreeFile:
     """The staged kernel; for a Secure Boot profile, signed by the site key (the manifest
     records the certificate's fingerprint), never the unsigned image."""
     rel = kernel_relpath(p, b.release)
@@ -193,7 +195,8 @@ def _kernel_file(site: Site, p: Profile, b: BuiltProfile, meta: dict[str, str]) 
     from kbuild.signing import keys, sign
 
     key = keys.check_pair(p.secure_boot.key, p.secure_boot.cert)
-    for tree in {site.tftp_root.resolve(), layout.stage_dir(site).resolve()}:
+    trees = {site.tftp_root, layout.stage_dir(site)} | ({target} if target else set())
+    for tree in sorted(t.resolve() for t in trees):
         if key.key.resolve().is_relative_to(tree):
             raise UserError("the Secure Boot private key lies inside a published tree, where TFTP "
                             "would serve it", path=key.key, hint="keep it outside " + str(tree))
@@ -214,7 +217,7 @@ def stage(site: Site, target: Path | None = None, dry_run: bool = False) -> Publ
 
 def stage_with_plan(site: Site, target: Path | None = None,
                     dry_run: bool = False) -> tuple[PublishReport, StagePlan]:
-    plan = plan_tree(site)
+    plan = plan_tree(site, target or layout.stage_dir(site))
     files = plan.files
     if not files:
         raise UserError("nothing to stage: no profile has been built",
