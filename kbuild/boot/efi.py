@@ -33,7 +33,9 @@ def boot_file(loaders: Sequence[str]) -> str | None:
 def grub_menu_entries(bios: Sequence[BootEntry], uefi: Sequence[BootEntry]
                       ) -> tuple[list[BootEntry], dict[str, str]]:
     """The entries of grub/grub.cfg, and the platform of those offered on one only: a
-    multiboot (Xen) entry cannot run in the signed EFI image, which has no multiboot."""
+    multiboot (Xen) entry cannot run in the signed EFI image, which has no multiboot, so
+    it is offered on ``pc`` only. A UEFI profile's plain Linux entry boots on both (GRUB's
+    BIOS image starts a bzImage as well), so it is not wrapped."""
     entries: list[BootEntry] = []
     platform_of: dict[str, str] = {}
     efi_labels = {e.label for e in uefi}
@@ -42,6 +44,4 @@ def grub_menu_entries(bios: Sequence[BootEntry], uefi: Sequence[BootEntry]
         entries.append(e)
         if e.label not in efi_labels:
             platform_of[e.label] = "pc"
-        elif e.label not in bios_labels:
-            platform_of[e.label] = "efi"
     return entries, platform_of
