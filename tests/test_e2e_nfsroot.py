@@ -80,6 +80,7 @@ def test_boot_nfsroot_runs_init_from_nfs(work_site, built):
     uefi = (work_site.artifacts / "boot/nfsroot/grub-efi/console.log").read_text(errors="replace")
     assert "KBUILD-MARKER" in uefi and "VFS: Mounted root (nfs" in uefi
     assert "EFI v2" in uefi   # the kernel's own line about the firmware it was started by
+    assert "kbuild-lab: grub host file grub.cfg-01-52-54-00-12-34-56" in uefi  # grub.cfg's lookup
 
 
 def _is_our_make(proc_dir: Path, bdir: Path) -> bool:

@@ -87,7 +87,11 @@ def efi_host_lookup() -> str:
     ip = " ".join(f"--set={i}:kb_i{i}" for i in range(1, 5))
     lines = [
         "# UEFI: the signed GRUB reads only this file; load the host's own file by MAC, then IP",
+        # once: a host file that is a copy of this menu must not look itself up again
         'if [ "$grub_platform" = efi ]; then',
+        '  if [ -z "$kb_host_lookup" ]; then',
+        "    set kb_host_lookup=done",
+        "    export kb_host_lookup",
         f"    regexp {m} '{mac_re}' \"$net_default_mac\"",
         '    if [ -n "$kb_m6" ]; then',
         '        configfile "$prefix/grub.cfg-01-$kb_m1-$kb_m2-$kb_m3-$kb_m4-$kb_m5-$kb_m6"',
@@ -100,6 +104,7 @@ def efi_host_lookup() -> str:
     lines += ['    if [ -n "$kb_h4" ]; then',
               '        configfile "$prefix/grub.cfg-$kb_h1$kb_h2$kb_h3$kb_h4"',
               "    fi",
+              "  fi",
               "fi",
               ""]
     return "\n".join(lines) + "\n"

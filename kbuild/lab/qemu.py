@@ -143,8 +143,13 @@ def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str, loader: 
     shutil.rmtree(tree, ignore_errors=True)
     shutil.copytree(staged, tree, copy_function=os.link, ignore=shutil.ignore_patterns(".kbuild"))
     host_file = tree / (per_mac_prefix + mac.replace(":", "-"))
-    host_file.write_text(re.sub(default_re, default_new.format(label=profile.name), text, flags=re.M)
-                         .replace("TIMEOUT 30", "TIMEOUT 1"))
+    text = re.sub(default_re, default_new.format(label=profile.name), text, flags=re.M)
+    if loader == "grub2":
+        # on the console: proof that GRUB read the host's own file (under UEFI, found by
+        # grub.cfg's own lookup), not the menu
+        text = text.replace("\nset default=", f'\necho "kbuild-lab: grub host file {host_file.name}"'
+                            "\nset default=", 1)
+    host_file.write_text(text.replace("TIMEOUT 30", "TIMEOUT 1"))
     return tree
 
 
