@@ -83,6 +83,10 @@ def qemu_argv(tftp: Path, console: Path, nic: str = "e1000", memory_mb: int = 51
         raise InfraError("qemu-system-x86_64 not found", hint="install qemu-system-x86 (scripts/setup)")
     accel = "kvm" if use_kvm() else "tcg"
     machine: list[str] = []
+    # Under UEFI the firmware's own network stack does PXE, as on real machines: QEMU's
+    # iPXE option ROM (2019) hands shim a TFTP buffer rounded up to 4 MiB, which shim's
+    # Secure Boot check rejects ("Malformed binary after Attribute Certificate Table").
+    rom = ",romfile=" if firmware.kind == "uefi" else ""
     if firmware.kind == "uefi":
         machine = _ovmf_args(firmware, vars_copy or console.with_name("OVMF_VARS.fd"))
     return [qemu, *machine, "-accel", accel, "-cpu", cpu if accel == "tcg" else "host",
@@ -90,7 +94,7 @@ def qemu_argv(tftp: Path, console: Path, nic: str = "e1000", memory_mb: int = 51
             "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
             "-serial", f"file:{console}",
             "-netdev", f"user,id=n0,tftp={tftp},bootfile={bootfile}",
-            "-device", f"{nic},netdev=n0,mac={mac}", "-boot", "n"]
+            "-device", f"{nic},netdev=n0,mac={mac}{rom}", "-boot", "n"]
 
 
 def _ovmf_args(firmware: Firmware, vars_copy: Path) -> list[str]:
