@@ -13,6 +13,8 @@ from kbuild.boot.entry import BootEntry
 
 # DHCP boot file first; shim loads the other two from its own directory by these names
 GRUB_EFI_FILES = ("bootx64.efi", "grubx64.efi", "mmx64.efi")
+# located (binaries.py) but not a loader yet: iPXE EFI needs DHCP to tell its second
+# request apart (user class "iPXE"), which the snippets do not do yet
 IPXE_EFI_FILES = ("ipxe.efi", "snponly.efi")
 
 # RFC 4578 option 93 (client system architecture), the values a PC sends
@@ -25,8 +27,6 @@ def boot_file(loaders: Sequence[str]) -> str | None:
     """The DHCP boot file a UEFI x86-64 client of these loaders gets (None: no UEFI loader)."""
     if "grub-efi" in loaders:
         return "bootx64.efi"
-    if "ipxe-efi" in loaders:
-        return "ipxe.efi"
     return None
 
 

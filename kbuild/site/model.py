@@ -18,8 +18,8 @@ from kbuild.util.toml import KeyLines
 SITE_FILE = "kbuild.toml"
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
 LOADERS = ("pxelinux", "grub2", "grub-legacy", "ipxe")
-# UEFI network boot programs (kbuild/boot/efi.py): shim + Debian-signed GRUB, iPXE EFI
-EFI_LOADERS = ("grub-efi", "ipxe-efi")
+# UEFI network boot programs (kbuild/boot/efi.py): shim + Debian-signed GRUB
+EFI_LOADERS = ("grub-efi",)
 
 
 @dataclass(frozen=True)
