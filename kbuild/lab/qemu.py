@@ -122,7 +122,8 @@ _MENUS = {
     "grub2": ("grub/grub.cfg", "grub/grub.cfg-01-", r"^set default=.*$", "set default={label}"),
 }
 _BOOTS = {"pxelinux": "^ONTIMEOUT {label}$", "grub2": "^set default={label}$"}
-_HAS = {"pxelinux": "^LABEL {label}$", "grub2": "^menuentry .* --id {label} \\{{$"}
+# a BIOS-only GRUB entry (Xen) sits indented inside `if [ "$grub_platform" = pc ]`
+_HAS = {"pxelinux": "^LABEL {label}$", "grub2": "^\\s*menuentry .* --id {label} \\{{$"}
 
 
 def pxe_tree_for(site: Site, profile: Profile, workdir: Path, mac: str, loader: str = "pxelinux",
