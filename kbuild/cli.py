@@ -24,6 +24,7 @@ COMMANDS = {
     "fetch": "fetch sources into the cache (deb sources from the signed index, locked)",
     "pin": "move a deb source's entry in kbuild.lock, or re-pin a file:// source",
     "check-site": "validate kbuild.toml and print a summary",
+    "keys": "generate (init) or check the site's Secure Boot signing key",
     "root": "prepare a root tree to be shared read-only by many clients (docs/root.md)",
 }
 

@@ -75,6 +75,12 @@ def test_boot_nfsroot_runs_init_from_nfs(work_site, built):
     assert re.search(r"root 10\.0\.2\.2:/nfsroot nfs4?", r.out), r.out
     console = (work_site.artifacts / "boot/nfsroot/console.log").read_text(errors="replace")
     assert "KBUILD-MARKER" in console and "VFS: Mounted root (nfs" in console
+    # the same kernel under UEFI: OVMF → shim → signed GRUB → grub.cfg-01-<mac> → EFI stub
+    assert re.search(r"uefi bootx64\.efi \(shim\) → grubx64\.efi: marker after", r.out), r.out
+    uefi = (work_site.artifacts / "boot/nfsroot/grub-efi/console.log").read_text(errors="replace")
+    assert "KBUILD-MARKER" in uefi and "VFS: Mounted root (nfs" in uefi
+    assert "EFI v2" in uefi   # the kernel's own line about the firmware it was started by
+    assert "kbuild-lab: grub host file grub.cfg-01-52-54-00-12-34-56" in uefi  # grub.cfg's lookup
 
 
 def _is_our_make(proc_dir: Path, bdir: Path) -> bool:

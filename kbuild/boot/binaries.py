@@ -16,6 +16,15 @@ _FILES: dict[str, tuple[tuple[str, ...], str]] = {
     "mboot.c32": (("/usr/lib/syslinux/modules/bios/mboot.c32",), "syslinux-common"),
     "undionly.kpxe": (("/usr/lib/ipxe/undionly.kpxe",), "ipxe"),
     "ipxe.pxe": (("/usr/lib/ipxe/ipxe.pxe",), "ipxe"),
+    # UEFI (x86-64). shim is the DHCP boot file and loads grubx64.efi and mmx64.efi from
+    # its own directory: these are the names shim expects, not the packages' names.
+    "bootx64.efi": (("/usr/lib/shim/shimx64.efi.signed",), "shim-signed"),
+    "grubx64.efi": (("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed",), "grub-efi-amd64-signed"),
+    "mmx64.efi": (("/usr/lib/shim/mmx64.efi.signed",), "shim-helpers-amd64-signed"),
+    "ipxe.efi": (("/usr/lib/ipxe/ipxe.efi", "/boot/ipxe.efi"), "ipxe"),
+    "snponly.efi": (("/usr/lib/ipxe/snponly.efi",), "ipxe"),
+    "syslinux.efi": (("/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi",), "syslinux-efi"),
+    "ldlinux.e64": (("/usr/lib/syslinux/modules/efi64/ldlinux.e64",), "syslinux-common"),
 }
 
 

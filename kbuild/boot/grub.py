@@ -49,11 +49,65 @@ def _header(default: str, timeout_s: int) -> list[str]:
             ""]
 
 
-def menu_config(entries: Sequence[BootEntry], default: str | None, timeout_s: int = 3) -> str:
+def menu_config(entries: Sequence[BootEntry], default: str | None, timeout_s: int = 3,
+                efi_lookup: bool = False, platform_of: dict[str, str] | None = None) -> str:
+    """The menu every GRUB image reads (``grub/grub.cfg``). ``efi_lookup`` adds the per-host
+    lookup that Debian's signed EFI image does not do itself; ``platform_of`` maps a label to
+    the one ``$grub_platform`` (``pc`` or ``efi``) its entry is offered on."""
     if not entries:
         raise UserError("no GRUB entries to write")
-    return "\n".join(_header(default or entries[0].label, timeout_s)) + "\n".join(
-        menuentry(e) for e in entries)
+    text = "\n".join(_header(default or entries[0].label, timeout_s))
+    if efi_lookup:
+        text += efi_host_lookup()
+    for e in entries:
+        only = (platform_of or {}).get(e.label)
+        body = menuentry(e)
+        if only:
+            body = (f'if [ "$grub_platform" = {only} ]; then\n'
+                    + "".join("    " + line + "\n" for line in body.splitlines()) + "fi\n")
+        text += body
+    return text
+
+
+# The signed grubnetx64 has regexp but no arithmetic: the hex digits of an octet come
+# from a table ":0=00:1=01:...:255=FF:" matched with the octet.
+_HEX_TABLE = ":" + ":".join(f"{n}={n:02X}" for n in range(256)) + ":"
+_OCTET = "([0-9a-f][0-9a-f])"
+
+
+def efi_host_lookup() -> str:
+    """grub.cfg lines that load the client's own file on UEFI, in the order of
+    :func:`kbuild.boot.lookup.grub_efi_lookup_order`: ``grub.cfg-01-<mac>``, then
+    ``grub.cfg-<HEX IP>``; with neither, the menu below is shown. Debian's signed
+    ``grubnetx64`` does not search these names itself (its built-in config reads
+    ``$prefix/grub.cfg``); GRUB's BIOS image does, before it reads this file."""
+    mac_re = "^" + ":".join([_OCTET] * 6) + "$"
+    ip_re = "^" + "\\.".join(["([0-9]+)"] * 4) + "$"
+    m = " ".join(f"--set={i}:kb_m{i}" for i in range(1, 7))
+    ip = " ".join(f"--set={i}:kb_i{i}" for i in range(1, 5))
+    lines = [
+        "# UEFI: the signed GRUB reads only this file; load the host's own file by MAC, then IP",
+        # once: a host file that is a copy of this menu must not look itself up again
+        'if [ "$grub_platform" = efi ]; then',
+        '  if [ -z "$kb_host_lookup" ]; then',
+        "    set kb_host_lookup=done",
+        "    export kb_host_lookup",
+        f"    regexp {m} '{mac_re}' \"$net_default_mac\"",
+        '    if [ -n "$kb_m6" ]; then',
+        '        configfile "$prefix/grub.cfg-01-$kb_m1-$kb_m2-$kb_m3-$kb_m4-$kb_m5-$kb_m6"',
+        "    fi",
+        f"    regexp {ip} '{ip_re}' \"$net_default_ip\"",
+        f"    set kb_hex='{_HEX_TABLE}'",
+    ]
+    for i in range(1, 5):
+        lines.append(f'    regexp --set=1:kb_h{i} ":${{kb_i{i}}}=([0-9A-F][0-9A-F]):" "$kb_hex"')
+    lines += ['    if [ -n "$kb_h4" ]; then',
+              '        configfile "$prefix/grub.cfg-$kb_h1$kb_h2$kb_h3$kb_h4"',
+              "    fi",
+              "  fi",
+              "fi",
+              ""]
+    return "\n".join(lines) + "\n"
 
 
 def host_config(entry: BootEntry) -> str:

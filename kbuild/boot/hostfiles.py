@@ -45,7 +45,9 @@ def host_files(host: Host, profile: Profile, entry: BootEntry, uml_binary: str |
     by_address = (("pxelinux", "pxelinux.cfg/", pxelinux.host_config),
                   ("grub2", "grub/grub.cfg-", grub.host_config))
     for loader, prefix, render in by_address:
-        if loader not in profile.loaders:
+        # kbuild's grub.cfg makes the signed EFI GRUB try the same names (boot/efi.py)
+        uses = loader in profile.loaders or (loader == "grub2" and "grub-efi" in profile.loaders)
+        if not uses:
             continue
         text = render(entry)
         if host.mac:

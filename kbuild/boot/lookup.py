@@ -37,3 +37,13 @@ def pxelinux_lookup_order(mac: str | None, ip: str | None, uuid: str | None = No
     return names
 
 
+def grub_efi_lookup_order(mac: str | None, ip: str | None) -> list[str]:
+    """The files kbuild's grub.cfg makes Debian's signed EFI GRUB try (under ``grub/``):
+    ``grub.cfg-01-<mac>``, the full hex IP (not shortened), then ``grub.cfg`` itself."""
+    names = []
+    if mac:
+        names.append("grub.cfg-" + pxelinux_mac_name(mac))
+    if ip:
+        names.append("grub.cfg-" + hex_ip(ip))
+    names.append("grub.cfg")
+    return names

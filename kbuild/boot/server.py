@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from kbuild.boot import efi
 from kbuild.boot.entry import GENERATED, host_nfsroot
 from kbuild.site.model import SHARED_ROOT_MODES, Host, Profile, Site
 
@@ -158,8 +159,9 @@ def ganesha_file(exports: list[Export]) -> str:
     return "\n".join(out) + "\n"
 
 
-def boot_file_for(profile: Profile) -> str:
-    """The first network boot program of the profile's loaders that kbuild stages."""
+def boot_file_for(profile: Profile) -> str | None:
+    """The BIOS client's boot program: the first of the profile's BIOS loaders (None when
+    the profile has UEFI loaders only)."""
     for loader in profile.loaders:
         if loader == "pxelinux":
             return "pxelinux.0"
@@ -167,11 +169,24 @@ def boot_file_for(profile: Profile) -> str:
             return "grub/i386-pc/core.0"
         if loader == "ipxe":
             return "undionly.kpxe"
+    if efi.boot_file(profile.loaders):
+        return None
     return "pxelinux.0"
+
+
+# dnsmasq tag of x86-64 UEFI clients (DHCP option 93, RFC 4578)
+EFI_TAG = "kb-efi64"
+
+
+def _dnsmasq_arch_match() -> list[str]:
+    return [f"dhcp-match=set:{EFI_TAG},option:client-arch,{n}" for n in efi.ARCH_EFI_X64]
 
 
 def dnsmasq_file(site: Site) -> str:
     out = [f"# {GENERATED}", "# dnsmasq host entries (conf-file=... or /etc/dnsmasq.d/)."]
+    if any(efi.boot_file(site.profiles[h.profile].loaders) for h in site.hosts):
+        out += ["# x86-64 UEFI clients (DHCP option 93 = 7 or 9) are tagged " + EFI_TAG,
+                *_dnsmasq_arch_match()]
     for h in site.hosts:
         p = site.profiles[h.profile]
         if not h.mac:
@@ -181,7 +196,14 @@ def dnsmasq_file(site: Site) -> str:
         fields = [h.mac, f"set:{tag}"] + ([h.ip] if h.ip else []) + [h.name]
         out.append("dhcp-host=" + ",".join(fields))
         if p.arch != "um":
-            out.append(f"dhcp-boot=tag:{tag},{boot_file_for(p)},,{site.boot_server}")
+            bios, uefi = boot_file_for(p), efi.boot_file(p.loaders)
+            if uefi is None:
+                out.append(f"dhcp-boot=tag:{tag},{bios},,{site.boot_server}")
+            else:
+                # option 93 decides: UEFI x86-64 clients get the EFI loader, others BIOS's
+                if bios is not None:
+                    out.append(f"dhcp-boot=tag:{tag},tag:!{EFI_TAG},{bios},,{site.boot_server}")
+                out.append(f"dhcp-boot=tag:{tag},tag:{EFI_TAG},{uefi},,{site.boot_server}")
             if "grub-legacy" in p.loaders:
                 # pxegrub reads its config file name from option 150, but dnsmasq knows
                 # 150 as Cisco's tftp-server-address and refuses a text value there.
@@ -205,7 +227,17 @@ def dhcpd_file(site: Site) -> str:
             body.append(f"    fixed-address {h.ip};")
         if p.arch != "um":
             body.append(f"    next-server {site.boot_server};")
-            body.append(f"    filename \"{boot_file_for(p)}\";")
+            bios, uefi = boot_file_for(p), efi.boot_file(p.loaders)
+            if uefi is None:
+                body.append(f"    filename \"{bios}\";")
+            else:
+                # option 93 (pxe-system-type, predefined by dhcpd): 7 and 9 are x86-64 UEFI
+                cond = " or ".join(f"option pxe-system-type = 00:{n:02x}" for n in efi.ARCH_EFI_X64)
+                body.append(f"    if {cond} {{")
+                body.append(f"        filename \"{uefi}\";")
+                if bios is not None:
+                    body += ["    } else {", f"        filename \"{bios}\";"]
+                body.append("    }")
             if "grub-legacy" in p.loaders:
                 body.append(f"    option grub-configfile \"(nd)/grub/{h.name}.conf\";")
         body.append("}")

@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mac", help="the client's MAC address (52:54:00:12:34:56)")
     p.add_argument("--ip", help="the client's IPv4 address")
     p.add_argument("--uuid", help="the client's SMBIOS UUID (tried first by PXELINUX)")
+    p.add_argument("--firmware", choices=("bios", "uefi"), default="bios",
+                   help="the client's firmware: bios replays PXELINUX's lookup, uefi the chain "
+                        "shim → GRUB → grub.cfg's per-host lookup (default bios)")
     p.add_argument("--tree", type=Path, help="published TFTP root (default: site.tftp_root)")
     add_site_argument(p)
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -24,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     site = load_site(args.site)
     tree = (args.tree or site.tftp_root).resolve()
-    exp = explain.explain(tree, args.mac, args.ip, args.uuid)
+    exp = explain.explain(tree, args.mac, args.ip, args.uuid, firmware=args.firmware)
     exp.verdict = _verdict(tree, exp, site, args.mac, args.ip)
     passed = not exp.problems and (exp.verdict is None or exp.verdict.passed)
     if args.json:
@@ -32,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
         doc["passed"] = passed
         print(json.dumps(doc, indent=2))
         return 0 if passed else 1
-    out = [f"tree: {tree}"]
+    out = [f"tree: {tree}", f"firmware: {exp.firmware}: DHCP boot file {' → '.join(exp.chain)}"]
     for name, exists in exp.tried:
-        out.append(f"  {'found' if exists else 'no   '}  pxelinux.cfg/{name}")
+        out.append(f"  {'found' if exists else 'no   '}  {exp.tried_dir}/{name}")
     out.append(f"loads: {exp.config_file} (label {exp.label})")
     if exp.hypervisor:
         out.append(f"hypervisor: {exp.hypervisor} {' '.join(exp.hypervisor_args)}")

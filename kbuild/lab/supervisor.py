@@ -26,7 +26,9 @@ from typing import Any
 
 _PANIC = re.compile(r"(Kernel panic - not syncing.*|VFS: Unable to mount root fs.*|"
                     r"ptrace set fp regs failed.*|Attempted to kill init.*|"
-                    r"\(XEN\) Panic on CPU.*|triple fault.*)")
+                    r"\(XEN\) Panic on CPU.*|triple fault.*|"
+                    # UEFI Secure Boot: GRUB (through shim) or shim refuses the image
+                    r"error: bad shim signature.*|Verification failed: .*Security Violation.*)")
 
 
 def _pdeathsig() -> None:

@@ -14,7 +14,7 @@ from kbuild.errors import UserError
 from kbuild.publish.apply import publish
 from kbuild.publish.plan import PublishReport, TreeFile
 from kbuild.site import layout
-from kbuild.site.model import Profile, Site
+from kbuild.site.model import EFI_LOADERS, LOADERS, Profile, Site
 from kbuild.source.kinds import fetch_source, source_provenance
 from kbuild.util.files import sha256_text, write_text_if_changed
 
@@ -85,14 +85,15 @@ class _Built:
     uml_binary: str | None = None
 
 
-def plan_tree(site: Site) -> StagePlan:
-    """Every file of the TFTP tree for the current builds and hosts."""
-    from kbuild.boot import grub, grub_legacy, hostfiles, ipxe, multiboot, uml
+def plan_tree(site: Site, target: Path | None = None) -> StagePlan:
+    """Every file of the TFTP tree for the current builds and hosts (``target``: the tree
+    it will be published to, which must not hold a signing key)."""
+    from kbuild.boot import efi, grub, grub_legacy, hostfiles, ipxe, multiboot, uml
     files: list[TreeFile] = []
     entries: list[BootEntry] = []
     built: dict[str, _Built] = {}
     warnings: list[str] = []
-    by_loader: dict[str, list[BootEntry]] = {ld: [] for ld in ("pxelinux", "grub2", "grub-legacy", "ipxe")}
+    by_loader: dict[str, list[BootEntry]] = {ld: [] for ld in LOADERS + EFI_LOADERS}
     plain_hypervisor: dict[str, str] = {}
     for b in built_profiles(site):
         p = b.profile
@@ -104,7 +105,7 @@ def plan_tree(site: Site) -> StagePlan:
                                   mode=0o755, role="entry", meta={"profile": p.name}))
             built[p.name] = _Built(b.release, uml_binary=binary)
             continue
-        files.append(TreeFile(kernel_relpath(p, b.release), source=b.image, role="payload", meta=meta))
+        files.append(_kernel_file(site, p, b, meta, target))
         # the kernel's .config beside it, as /boot/config-* on a distro: explain-boot and
         # verify read the exact configuration a published kernel was built from
         files.append(TreeFile(f"images/{p.name}/config-{b.release}",
@@ -142,10 +143,16 @@ def plan_tree(site: Site) -> StagePlan:
         files.append(TreeFile("pxelinux.cfg/default",
                               data=pxelinux.menu_config(pe, _default_label(pe)).encode()))
     if by_loader["grub2"]:
-        ge = by_loader["grub2"]
         for rel, path in bootloaders.grub_netboot_files(layout.cache_dir(site)).items():
             files.append(TreeFile(rel, source=path, role="payload", meta={"origin": "grub-mknetdir"}))
-        files.append(TreeFile("grub/grub.cfg", data=grub.menu_config(ge, _default_label(ge)).encode()))
+    if by_loader["grub-efi"]:
+        for name in efi.GRUB_EFI_FILES:
+            files.append(_loader_file(name))
+    if by_loader["grub2"] or by_loader["grub-efi"]:
+        ge, platform_of = efi.grub_menu_entries(by_loader["grub2"], by_loader["grub-efi"])
+        files.append(TreeFile("grub/grub.cfg", data=grub.menu_config(
+            ge, _default_label(ge), efi_lookup=bool(by_loader["grub-efi"]),
+            platform_of=platform_of).encode()))
     if by_loader["grub-legacy"]:
         le = by_loader["grub-legacy"]
         files.append(TreeFile("grub/menu.lst",
@@ -178,6 +185,26 @@ def plan_tree(site: Site) -> StagePlan:
     return StagePlan(files, entries, host_entries, warnings)
 
 
+def _kernel_file(site: Site, p: Profile, b: BuiltProfile, meta: dict[str, str],
+                 target: Path | None) -> TreeFile:
+    """The staged kernel; for a Secure Boot profile, signed by the site key (the manifest
+    records the certificate's fingerprint), never the unsigned image."""
+    rel = kernel_relpath(p, b.release)
+    if p.secure_boot is None:
+        return TreeFile(rel, source=b.image, role="payload", meta=meta)
+    from kbuild.signing import keys, sign
+
+    key = keys.check_pair(p.secure_boot.key, p.secure_boot.cert)
+    trees = {site.tftp_root, layout.stage_dir(site)} | ({target} if target else set())
+    for tree in sorted(t.resolve() for t in trees):
+        if key.key.resolve().is_relative_to(tree):
+            raise UserError("the Secure Boot private key lies inside a published tree, where TFTP "
+                            "would serve it", path=key.key, hint="keep it outside " + str(tree))
+    signed = sign.signed_copy(b.image, key, layout.cache_dir(site) / "signed", rel)
+    return TreeFile(rel, source=signed, role="payload",
+                    meta={**meta, "secure_boot": "signed", "signer_cert_sha256": key.fingerprint})
+
+
 def _loader_file(name: str) -> TreeFile:
     path = bootloaders.locate(name)
     return TreeFile(name, source=path, role="payload", meta={"origin": str(path)})
@@ -190,7 +217,7 @@ def stage(site: Site, target: Path | None = None, dry_run: bool = False) -> Publ
 
 def stage_with_plan(site: Site, target: Path | None = None,
                     dry_run: bool = False) -> tuple[PublishReport, StagePlan]:
-    plan = plan_tree(site)
+    plan = plan_tree(site, target or layout.stage_dir(site))
     files = plan.files
     if not files:
         raise UserError("nothing to stage: no profile has been built",
@@ -214,7 +241,8 @@ def site_digest(site: Site) -> str:
         "sources": {n: src.sha256 for n, src in sorted(site.sources.items())},
         "loaders": {name: _file_identity(name) for name in
                     ("pxelinux.0", "ldlinux.c32", "menu.c32", "libutil.c32", "mboot.c32",
-                     "libcom32.c32")},
+                     "libcom32.c32", "bootx64.efi", "grubx64.efi", "mmx64.efi", "ipxe.efi",
+                     "snponly.efi")},
     }
     for prof in data["profiles"].values():
         prof.pop("line", None)

@@ -5,13 +5,25 @@ from pathlib import Path
 from typing import Any
 
 from kbuild.site.arches import known_arches
-from kbuild.site.model import LOADERS, NFS_VERSIONS, ROOT_MODES, NfsRoot, Profile, Source, UmlSpec, XenSpec
+from kbuild.site.model import (
+    EFI_LOADERS,
+    LOADERS,
+    NFS_VERSIONS,
+    ROOT_MODES,
+    NfsRoot,
+    Profile,
+    SecureBootSpec,
+    Source,
+    UmlSpec,
+    XenSpec,
+)
 from kbuild.site.reader import MAC, SiteChecker, ipv4, named_tables, path_problem
 from kbuild.util.toml import KeyPath
 
 _PROFILE_KEYS = {"description": "", "source": "", "arch": "", "base": "", "fragments": "",
                  "patches": "", "ip": "", "console": "", "cmdline": "", "nics": "", "loaders": "",
-                 "nfsroot": "", "xen": "", "uml": "", "root_mode": ""}
+                 "nfsroot": "", "xen": "", "uml": "", "root_mode": "", "secure_boot": ""}
+_SECURE_BOOT_KEYS = {"key": "", "cert": ""}
 _NFSROOT_KEYS = {"server": "", "path": "", "version": "", "options": ""}
 _XEN_KEYS = {"hypervisor": "", "args": ""}
 _UML_KEYS = {"mem": "", "transport": "", "tap": "", "mac": ""}
@@ -56,9 +68,9 @@ def read_profiles(c: SiteChecker, data: Any, sources: dict[str, Source], nfs_ser
         nics = c.strings(t, "nics", where)
         loaders = c.strings(t, "loaders", where, default=("pxelinux",) if arch != "um" else ())
         for ld in loaders:
-            if ld not in LOADERS:
+            if ld not in LOADERS + EFI_LOADERS:
                 c.error(where + ("loaders",), f"unknown loader {ld!r}",
-                        f"loaders are: {', '.join(LOADERS)}")
+                        f"loaders are: {', '.join(LOADERS + EFI_LOADERS)}")
         if arch == "um" and loaders:
             c.error(where + ("loaders",), "a UML profile has no boot loaders (it is launched as a process)",
                     "remove loaders from this profile")
@@ -89,13 +101,36 @@ def read_profiles(c: SiteChecker, data: Any, sources: dict[str, Source], nfs_ser
                 c.error(uw + ("mac",), f"mac = {uml.mac!r} is not a MAC address like 52:54:00:12:34:56")
             if arch != "um":
                 c.error(uw, "[uml] settings need arch = \"um\"")
+        secure_boot = _secure_boot(c, t, where, root, loaders)
         out[name] = Profile(
             name=name, source=source, arch=arch, base=base, fragments=fragments, nfsroot=nfsroot,
             description=c.string(t, "description", where, default="") or "",
             patches=patches, ip=ip, console=console, cmdline=cmdline, nics=nics,
-            loaders=loaders, xen=xen, uml=uml, line=c.lines.line(where),
+            loaders=loaders, xen=xen, uml=uml, line=c.lines.line(where), secure_boot=secure_boot,
             root_mode=c.string(t, "root_mode", where, default="rw", choices=ROOT_MODES) or "rw")
     return out
+
+
+def _secure_boot(c: SiteChecker, t: dict[str, Any], where: KeyPath, root: Path,
+                 loaders: tuple[str, ...]) -> SecureBootSpec | None:
+    """``[profiles.X.secure_boot]``: key and cert of the site key that signs the kernel."""
+    if "secure_boot" not in t:
+        return None
+    sw = where + ("secure_boot",)
+    st = c.table(t["secure_boot"], sw, _SECURE_BOOT_KEYS)
+    paths = []
+    for k in ("key", "cert"):
+        value = c.string(st, k, sw, required=True) or ""
+        problem = path_problem(value, absolute_ok=True) if value else None
+        if problem:
+            c.error(sw + (k,), f"{k} = {value[:70]!r} {problem}",
+                    "give a path (relative to the site directory, or absolute); "
+                    "kbuild keys init makes keys/site.key")
+        paths.append(root / value)
+    if "grub-efi" not in loaders:
+        c.error(sw, "secure_boot needs the grub-efi loader (shim verifies the kernel for GRUB)",
+                'add "grub-efi" to loaders')
+    return SecureBootSpec(key=paths[0], cert=paths[1])
 
 
 def _source_of_kind(c: SiteChecker, where: KeyPath, ref: str, sources: dict[str, Source], kind: str,

@@ -24,6 +24,8 @@ LOADERS = ("pxelinux", "grub2", "grub-legacy", "ipxe")
 ROOT_MODES = ("rw", "ro-shared", "overlay")
 SHARED_ROOT_MODES = ("ro-shared", "overlay")
 ROOT_PROGRAM = "/sbin/kbuild-root"   # the early-boot program `kbuild root prepare` installs
+# UEFI network boot programs (kbuild/boot/efi.py): shim + Debian-signed GRUB
+EFI_LOADERS = ("grub-efi",)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,15 @@ class UmlSpec:
 
 
 @dataclass(frozen=True)
+class SecureBootSpec:
+    """A profile's ``[profiles.X.secure_boot]``: the site key that signs its staged kernel
+    (PEM private key and X.509 certificate, paths relative to the site directory)."""
+
+    key: Path
+    cert: Path
+
+
+@dataclass(frozen=True)
 class Profile:
     """One kernel to build and the way it boots (a ``[profiles.NAME]`` table).
 
@@ -165,6 +176,7 @@ class Profile:
     uml: UmlSpec | None = None
     line: int | None = None
     root_mode: str = "rw"               # ROOT_MODES; a host may override it
+    secure_boot: SecureBootSpec | None = None   # kernel signed for UEFI Secure Boot
 
     @property
     def image(self) -> str:

@@ -194,7 +194,9 @@ def test_server_snippets_and_lints(hsite):
     assert "*" not in exports.replace("# ", "")
     dns = snip.files["dnsmasq-hosts.conf"]
     assert "dhcp-host=52:54:00:aa:00:01,set:kb-client1,10.0.2.21,client1" in dns
-    assert "dhcp-boot=tag:kb-client1,pxelinux.0,,10.0.2.2" in dns
+    # nfsroot boots BIOS and UEFI clients: option 93 picks the loader
+    assert "dhcp-boot=tag:kb-client1,tag:!kb-efi64,pxelinux.0,,10.0.2.2" in dns
+    assert "dhcp-boot=tag:kb-client1,tag:kb-efi64,bootx64.efi,,10.0.2.2" in dns
     assert "# xenhost1: no mac, no DHCP reservation" in dns
     dhcpd = snip.files["dhcpd-hosts.conf"]
     assert "hardware ethernet 52:54:00:aa:00:01;" in dhcpd and "next-server 10.0.2.2;" in dhcpd

@@ -1,0 +1,47 @@
+"""UEFI network boot: which loader files a UEFI client needs, and GRUB's one menu shared
+by its BIOS image (``core.0``) and Debian's signed EFI image (``grubx64.efi`` behind shim).
+
+The chain (docs/uefi.md): firmware → DHCP (option 93 = 7 or 9) → ``bootx64.efi`` (shim,
+signed by Microsoft) → ``grubx64.efi`` (Debian's signed ``grubnetx64``, found beside shim)
+→ ``grub/grub.cfg`` → the kernel's EFI stub.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kbuild.boot.entry import BootEntry
+
+# DHCP boot file first; shim loads the other two from its own directory by these names
+GRUB_EFI_FILES = ("bootx64.efi", "grubx64.efi", "mmx64.efi")
+# located (binaries.py) but not a loader yet: iPXE EFI needs DHCP to tell its second
+# request apart (user class "iPXE"), which the snippets do not do yet
+IPXE_EFI_FILES = ("ipxe.efi", "snponly.efi")
+
+# RFC 4578 option 93 (client system architecture), the values a PC sends
+ARCH_BIOS = 0
+ARCH_EFI_X64 = (7, 9)      # 9 is "EFI x86-64" by the RFC, 7 what firmware sends in practice
+ARCH_EFI_X64_HTTP = 16
+
+
+def boot_file(loaders: Sequence[str]) -> str | None:
+    """The DHCP boot file a UEFI x86-64 client of these loaders gets (None: no UEFI loader)."""
+    if "grub-efi" in loaders:
+        return "bootx64.efi"
+    return None
+
+
+def grub_menu_entries(bios: Sequence[BootEntry], uefi: Sequence[BootEntry]
+                      ) -> tuple[list[BootEntry], dict[str, str]]:
+    """The entries of grub/grub.cfg, and the platform of those offered on one only: a
+    multiboot (Xen) entry cannot run in the signed EFI image, which has no multiboot, so
+    it is offered on ``pc`` only. A UEFI profile's plain Linux entry boots on both (GRUB's
+    BIOS image starts a bzImage as well), so it is not wrapped."""
+    entries: list[BootEntry] = []
+    platform_of: dict[str, str] = {}
+    efi_labels = {e.label for e in uefi}
+    bios_labels = {e.label for e in bios}
+    for e in list(bios) + [e for e in uefi if e.label not in bios_labels]:
+        entries.append(e)
+        if e.label not in efi_labels:
+            platform_of[e.label] = "pc"
+    return entries, platform_of
