@@ -25,6 +25,7 @@ COMMANDS = {
     "fetch": "fetch sources into the cache (deb sources from the signed index, locked)",
     "pin": "move a deb source's entry in kbuild.lock, or re-pin a file:// source",
     "check-site": "validate kbuild.toml and print a summary",
+    "verify-build": "rebuild a profile uncached in a scratch dir: is the image bit-identical?",
 }
 
 

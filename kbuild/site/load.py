@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from kbuild.errors import Diagnostic, InputErrors, UserError
+from kbuild.site.load_build import read_build
 from kbuild.site.load_hosts import read_hosts
 from kbuild.site.load_profiles import read_profiles
 from kbuild.site.load_sources import read_apt, read_sources
@@ -29,7 +30,8 @@ class SiteError(InputErrors):
 _SITE_KEYS = {"tftp_root": "", "boot_server": "", "keep_generations": "", "artifacts": "",
               "hexip_files": "", "ccache_dir": "", "locked": ""}
 _NFS_KEYS = {"server": "", "clients": ""}
-_TOP_KEYS = {"site": "", "nfs": "", "apt": "", "sources": "", "profiles": "", "hosts": ""}
+_TOP_KEYS = {"site": "", "nfs": "", "apt": "", "sources": "", "profiles": "", "hosts": "",
+              "build": ""}
 
 
 def find_site_file(start: Path | None = None) -> Path:
@@ -120,6 +122,7 @@ def parse_site(text: str, path: Path) -> Site:
                 'suites = ["bookworm"]')
     profiles = read_profiles(c, data.get("profiles", {}), sources, nfs_server, root)
     hosts = read_hosts(c, data.get("hosts", []), profiles)
+    build = read_build(c, data.get("build"))
 
     if c.diags:
         raise SiteError(c.diags)
@@ -127,6 +130,6 @@ def parse_site(text: str, path: Path) -> Site:
                 artifacts=artifacts, tftp_root=tftp_root, boot_server=boot_server,
                 nfs_server=nfs_server, keep_generations=keep, nfs_clients=nfs_clients,
                 hexip_files=hexip, apt=apt, ccache_dir=(root / ccache) if ccache else None,
-                locked=locked, lines=lines)
+                locked=locked, build=build, lines=lines)
 
 
