@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,10 @@ def test_uncached_rebuild_elsewhere_is_identical_and_a_changed_value_is_not(
     scratch.mkdir(parents=True)
     for d in (scratch, *list(scratch.parents)[:3]):
         os.chown(d, NOBODY, NOBODY)
-    restore = _open_path_for(NOBODY, work_site.root) + _open_path_for(NOBODY, scratch)
+    # the work site, the scratch dir and the interpreter (pyenv's may live under /root)
+    restore = []
+    for path in (work_site.root, scratch, Path(os.path.realpath(sys.executable)).parent):
+        restore += _open_path_for(NOBODY, path)
     env = command_env()
     env.update(HOME=str(scratch), NO_FAKE_STAT="1", USER="nobody", LOGNAME="nobody")
     argv = ["unshare", "--uts", "--", "sh", "-c",
