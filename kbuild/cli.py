@@ -26,6 +26,7 @@ COMMANDS = {
     "check-site": "validate kbuild.toml and print a summary",
     "keys": "generate (init) or check the site's Secure Boot signing key",
     "root": "prepare a root tree to be shared read-only by many clients (docs/root.md)",
+    "verify-build": "rebuild a profile uncached in a scratch dir: is the image bit-identical?",
 }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kbuild.errors import Diagnostic, InputErrors, UserError
+from kbuild.site.load_build import read_build
 from kbuild.site.load_hosts import read_hosts
 from kbuild.site.load_profiles import read_profiles
 from kbuild.site.load_sources import read_apt, read_sources
@@ -33,7 +34,8 @@ class SiteError(InputErrors):
 _SITE_KEYS = {"tftp_root": "", "boot_server": "", "keep_generations": "", "artifacts": "",
               "hexip_files": "", "ccache_dir": "", "locked": ""}
 _NFS_KEYS = {"server": "", "clients": ""}
-_TOP_KEYS = {"site": "", "nfs": "", "apt": "", "sources": "", "profiles": "", "hosts": ""}
+_TOP_KEYS = {"site": "", "nfs": "", "apt": "", "sources": "", "profiles": "", "hosts": "",
+              "build": ""}
 # A site file is larger than other inputs: 50,000 hosts are about 6 MiB of TOML. The
 # cap still bounds what one read takes (about 500,000 hosts).
 MAX_SITE_BYTES = 64 << 20
@@ -151,6 +153,7 @@ def _parse_site(text: str, path: Path) -> Site:
                 'suites = ["bookworm"]')
     profiles = read_profiles(c, data.get("profiles", {}), sources, nfs_server, root)
     hosts = read_hosts(c, data.get("hosts", []), profiles)
+    build = read_build(c, data.get("build"))
 
     if c.diags:
         raise SiteError(c.diags)
@@ -158,6 +161,6 @@ def _parse_site(text: str, path: Path) -> Site:
                 artifacts=artifacts, tftp_root=tftp_root, boot_server=boot_server,
                 nfs_server=nfs_server, keep_generations=keep, nfs_clients=nfs_clients,
                 hexip_files=hexip, apt=apt, ccache_dir=(root / ccache) if ccache else None,
-                locked=locked, lines=lines)
+                locked=locked, build=build, lines=lines)
 
 

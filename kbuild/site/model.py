@@ -231,6 +231,25 @@ class Host:
         return self.root_mode or profile.root_mode
 
 
+BUILD_ENGINES = ("local", "distcc")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """The site's ``[build]`` table: where compiles run and which compiler cache is shared.
+
+    ``engine`` "distcc" spreads compiles over ``hosts`` (distcc host specs, ``HOST[:PORT][/LIMIT]``)
+    with ccache in front; ``jobs`` overrides the ``-j`` kbuild derives from the pool;
+    ``ccache_remote`` (``http://`` or ``redis://``) is ccache's remote storage; ``connect_timeout``
+    bounds each reachability probe (seconds)."""
+
+    engine: str = "local"
+    hosts: tuple[str, ...] = ()
+    jobs: int | None = None
+    ccache_remote: str | None = None
+    connect_timeout: float = 2.0
+
+
 @dataclass
 class Site:
     """A validated kbuild.toml with the lock entries of kbuild.lock beside it.
@@ -258,6 +277,7 @@ class Site:
     apt: AptConfig | None = None  # where deb sources are resolved ([apt])
     ccache_dir: Path | None = None  # a dedicated compiler cache ([site] ccache_dir); None: the user's
     locked: bool = False          # [site] locked = true: never move kbuild.lock implicitly
+    build: BuildConfig = field(default_factory=BuildConfig)  # [build]: distcc pool, shared ccache
     lines: LineIndex | None = field(default=None, repr=False)
 
     @property

@@ -115,8 +115,10 @@ def act_build(site_path: str, profile: str) -> None:
     finally:
         progress.done()
     size = res.image.stat().st_size
+    for w in res.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     print(f"build {profile}: {res.image.name} {res.release}, {size / 2**20:.2f} MiB, "
-          f"{res.seconds:.0f} s (log: {res.log})", file=sys.stderr)
+          f"{res.seconds:.0f} s; {res.detail} (log: {res.log})", file=sys.stderr)
 
 
 @action

@@ -1,0 +1,89 @@
+"""Builders for the farm proofs: a site copy at its own path that builds part of a profile's
+tree through kbuild's one make path (kbuild.build.kernel.kernel_make), run as a process
+(inside the farm's network namespace) that prints one JSON document.
+
+    python -m tests.farmbuild SITE_FILE PROFILE BUILDDIR TARGET...
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.e2e import BIN, REPO, command_env, copy_site
+
+
+def make_builder(root: Path, work_site_root: Path, profile: str, build_toml: str = "",
+                 ccache_dir: str = "ccache") -> Path:
+    """A site at ``root``: the checkout's site files, ``[build]`` from ``build_toml``, its own
+    empty compiler cache, and the work site's unpacked source tree hard-linked into its own
+    artifacts/src (same layout, another path: what a second checkout has)."""
+    from kbuild.site import layout
+    from kbuild.site.load import load_site
+
+    src_site = load_site(work_site_root / "kbuild.toml")
+    toml = (REPO / "kbuild.toml").read_text()
+    toml = toml.replace("[site]\n", f'[site]\nccache_dir = "{ccache_dir}"\n', 1)
+    copy_site(root, toml + "\n" + build_toml)
+    site = load_site(root / "kbuild.toml")
+    p = site.profiles[profile]
+    tree = layout.pristine_tree(src_site, src_site.sources[p.source])
+    dest = layout.pristine_tree(site, site.sources[p.source])
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-al", str(tree), str(dest)], check=True)
+    return root / "kbuild.toml"
+
+
+def builder_argv(site_file: Path, profile: str, builddir: Path, targets: list[str]) -> list[str]:
+    return [str(BIN / "python"), "-m", "tests.farmbuild", str(site_file), profile, str(builddir),
+            *targets]
+
+
+def run_builder(argv: list[str], env_extra: dict[str, str] | None = None,
+                timeout: float = 1800) -> dict[str, object]:
+    env = command_env()
+    env.update(env_extra or {})
+    env["PYTHONPATH"] = str(REPO)
+    started = time.monotonic()
+    r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out: dict[str, object] = json.loads(r.stdout)
+    out["wall_seconds"] = time.monotonic() - started
+    out["stderr"] = r.stderr
+    return out
+
+
+def main(argv: list[str]) -> int:
+    from kbuild.build.kernel import kernel_make
+    from kbuild.site import layout
+    from kbuild.site.load import load_site
+
+    site_file, profile_name, builddir, *targets = argv
+    site = load_site(Path(site_file))
+    profile = site.profile(profile_name)
+    bdir = Path(builddir)
+    bdir.mkdir(parents=True, exist_ok=True)
+    cfg = bdir / ".config"
+    if not cfg.exists():
+        src = Path(os.environ["FARM_CONFIG"])
+        cfg.write_bytes(src.read_bytes())
+    log = layout.logs_dir(site) / f"farm-{bdir.name}.log"
+    km = kernel_make(site, profile, bdir, targets, log, f"farm {bdir.name}")
+    for w in km.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(json.dumps({
+        "engine": km.plan.engine, "jobs": km.plan.jobs, "hosts": list(km.plan.hosts),
+        "seconds": km.run.seconds, "summary": km.summary(), "warnings": km.warnings,
+        "cache": km.cache.as_dict() if km.cache else None,
+        "remote_by_host": km.distcc.remote_by_host if km.distcc else {},
+        "local": km.distcc.local if km.distcc else None,
+        "env": km.env, "reproducer": km.reproducer, "log": str(log)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
