@@ -22,7 +22,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"kbuild", "errors"}),            # the package itself (__version__), the errors
     frozenset({"util"}),                        # files, TOML positions, versions, progress
     frozenset({"site", "rules"}),               # the site model and loader; requirements data
-    frozenset({"source", "kconfig", "boot", "root", "signing"}),  # inputs; kconfiglib; boot entries; shared roots; keys
+    frozenset({"source", "kconfig", "boot", "root", "signing"}),  # inputs; Kconfig; entries; roots; keys
     frozenset({"verify"}),                      # never imports build or publish
     frozenset({"build"}),                       # configure, make
     frozenset({"publish", "lab"}),              # the TFTP tree; real boots
