@@ -86,7 +86,9 @@ def _load_cached(keys: tuple[tuple[str, int, int], ...]) -> RuleSet:
         contents.append((path, _display(path), raw))
     if any(isinstance(d, OSError) for _p, _s, d in contents):
         return _parse(contents)
-    key = ruleset_key([(shown, d) for _p, shown, d in contents if isinstance(d, bytes)])
+    # The path is part of the key: a RuleSet records the files it was read from, so two
+    # checkouts with equal rule files must not share an entry.
+    key = ruleset_key([(f"{path}\0{shown}", d) for path, shown, d in contents if isinstance(d, bytes)])
     return cached("rules", key, lambda: _parse(contents))
 
 

@@ -76,3 +76,16 @@ def test_key_covers_names_content_and_the_loader():
     assert a != rules_cache.ruleset_key([("a.toml", b"y")])
     assert a != rules_cache.ruleset_key([("a.toml", b"x"), ("b.toml", b"")])
     assert "model.py" in rules_cache._SHAPERS and "load.py" in rules_cache._SHAPERS
+
+
+def test_equal_files_in_another_checkout_are_not_served_from_this_ones_entry(cache_dir, tmp_path):
+    """A rule set records the files it was read from: equal files at another path (another
+    checkout of the project) must give that path, not the first checkout's."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    first = rules_load.load_rules([_rules_file(a, "same")], builtin=False)
+    rules_load._load_cached.cache_clear()
+    second = rules_load.load_rules([_rules_file(b, "same")], builtin=False)
+    assert first.files == (str(a / "extra.toml"),)
+    assert second.files == (str(b / "extra.toml"),)
