@@ -78,14 +78,17 @@ def test_key_covers_names_content_and_the_loader():
     assert "model.py" in rules_cache._SHAPERS and "load.py" in rules_cache._SHAPERS
 
 
-def test_equal_files_in_another_checkout_are_not_served_from_this_ones_entry(cache_dir, tmp_path):
+def test_equal_files_in_another_checkout_are_not_served_from_this_ones_entry(cache_dir, tmp_path,
+                                                                            monkeypatch):
     """A rule set records the files it was read from: equal files at another path (another
     checkout of the project) must give that path, not the first checkout's."""
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
+    monkeypatch.chdir(a)           # from inside each checkout both are shown as extra.toml
     first = rules_load.load_rules([_rules_file(a, "same")], builtin=False)
     rules_load._load_cached.cache_clear()
+    monkeypatch.chdir(b)
     second = rules_load.load_rules([_rules_file(b, "same")], builtin=False)
     assert first.files == (str(a / "extra.toml"),)
     assert second.files == (str(b / "extra.toml"),)
