@@ -114,7 +114,7 @@ def test_stopped_pool_falls_back_to_local_with_one_warning(work_site, local_buil
 
 
 def test_shared_cache_serves_another_checkout(tmp_path, work_site, local_build, lab):
-    r = lab.redis("cache", "192.0.2.20")
+    r = lab.redis("cache", "192.0.2.20", user="kbuild", password="s3cret")
     url = f"redis://kbuild:s3cret@{r.address}:{r.port}"     # credentials must never show
     remote = f'[build]\nccache_remote = "{url}"\n'
     site_a, bdir_a = _builder(tmp_path, "a", work_site, remote)
@@ -126,7 +126,10 @@ def test_shared_cache_serves_another_checkout(tmp_path, work_site, local_build, 
     ca, cb = a["cache"], b["cache"]
     assert isinstance(ca, dict) and isinstance(cb, dict)
     assert ca["remote_hits"] == 0 and ca["misses"] > 50
-    assert cb["local_hits"] == 0 and cb["remote_hits"] >= 0.95 * (cb["remote_hits"] + cb["misses"])
+    # B's local hits can only be its own build compiling one input twice (A has as many)
+    assert cb["local_hits"] <= ca["local_hits"]
+    assert cb["remote_hits"] >= 0.95 * (cb["remote_hits"] + cb["misses"])
+    assert "s3cret" not in a["summary"] + b["summary"]
     # times are printed, never asserted (house rule): bench/farm_figures.py measures the ratio
     for out in (a, b):
         text = json.dumps(out)

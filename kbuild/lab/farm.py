@@ -84,13 +84,20 @@ class Farm:
                 "--jobs", str(jobs)]
         return self._start(name, "distccd", address, DISTCC_PORT, argv)
 
-    def redis(self, name: str, address: str) -> Server:
+    def redis(self, name: str, address: str, user: str | None = None,
+              password: str | None = None) -> Server:
         self.add_address(address)
         data = self.workdir / name
         data.mkdir(parents=True, exist_ok=True)
         argv = ["redis-server", "--bind", address, "--port", str(REDIS_PORT), "--save", "",
                 "--appendonly", "no", "--protected-mode", "no", "--dir", str(data),
                 "--daemonize", "no", "--unixsocket", ""]
+        if password is not None:
+            # a server that wants credentials, as a shared cache on a real network does:
+            # the password alone (AUTH PASSWORD) and user + password (AUTH USER PASSWORD)
+            argv += ["--requirepass", password]
+            if user is not None:
+                argv += ["--user", user, "on", f">{password}", "~*", "&*", "+@all"]
         return self._start(name, "redis", address, REDIS_PORT, argv)
 
     def _start(self, name: str, kind: str, address: str, port: int, argv: list[str]) -> Server:
