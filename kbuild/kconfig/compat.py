@@ -3,6 +3,12 @@
 * Linux 5.13 turned ``option modules`` into a bare ``modules`` attribute.
 * Linux 6.18 added ``transitional`` (read from an old .config, never written).
 
+And one difference in what is *written*: the kernel's conf writes ``# CONFIG_X is not
+set`` for a bool/tristate symbol that something implies (``imply X if COND`` with COND
+true) even when X's own dependencies are unmet; kconfiglib 14.1.0 writes it only when
+they are met. x86's ``imply IMA_SECURE_AND_OR_TRUSTED_BOOT if EFI`` makes every EFI
+kernel show it (``make olddefconfig`` is the authority; tests/build/test_configure.py).
+
 Both are rewritten line by line before kconfiglib's tokenizer sees them, so file names
 and line numbers stay exact. Help text is copied verbatim: a help paragraph may well
 contain a line that reads just "modules".
@@ -73,6 +79,22 @@ def rewrite_kconfig_source(text: str) -> tuple[str, set[str]]:
             continue
         out.append(line)
     return "".join(out), transitional
+
+
+_kconfiglib_config_string = kconfiglib.Symbol.config_string.fget
+
+
+def _config_string(sym: Any) -> str:
+    text: str = _kconfiglib_config_string(sym)
+    # Read once every value is known (at write time), so no evaluation order changes.
+    if (not text and sym.orig_type in (kconfiglib.BOOL, kconfiglib.TRISTATE)
+            and not sym.choice and sym.tri_value == 0
+            and kconfiglib.expr_value(sym.weak_rev_dep)):
+        return f"# {sym.kconfig.config_prefix}{sym.name} is not set\n"
+    return text
+
+
+kconfiglib.Symbol.config_string = property(_config_string, doc=kconfiglib.Symbol.config_string.__doc__)
 
 
 class CompatKconfig(kconfiglib.Kconfig):
