@@ -41,3 +41,19 @@ def test_plain_kconfiglib_fails_on_bare_modules(tiny_kconfig, tiny_env):
     with kconfig._environment(tiny_env(tiny_kconfig), tiny_kconfig):
         with pytest.raises(kconfiglib.KconfigError):
             kconfiglib.Kconfig("Kconfig", warn=False)
+
+
+def test_an_implied_symbol_with_unmet_dependencies_is_written_as_not_set(tmp_path, tiny_env):
+    """The kernel's conf writes an implied symbol even when its own dependencies are unmet
+    (x86: imply IMA_SECURE_AND_OR_TRUSTED_BOOT if EFI); kconfiglib alone leaves it out."""
+    tree = write_tree(tmp_path / "t", {
+        "Kconfig": "config EFI\n\tbool \"efi\"\n\tdefault y\n\timply SECURE if EFI\n\n"
+                   "config POLICY\n\tbool \"policy\"\n\n"
+                   "config SECURE\n\tbool\n\tdepends on POLICY\n\n"
+                   "config QUIET\n\tbool\n\tdepends on POLICY\n",
+    })
+    kt = kconfig.load_tree(tree, "x86_64", tiny_env(tree), tree / "out")
+    text = kconfig.config_text(kt)
+    assert "# CONFIG_SECURE is not set\n" in text
+    assert "QUIET" not in text           # not implied: not written, as by conf
+    assert "CONFIG_SECURE=y" not in text
