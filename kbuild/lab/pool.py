@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kbuild.boot import uml
-from kbuild.errors import InfraError, UserError
+from kbuild.errors import UserError
 from kbuild.lab import rootfs, run
 from kbuild.lab.uml import staged_binary
 from kbuild.root.prepare import prepare
@@ -167,7 +166,7 @@ def boot_pool(site: Site, profile: Profile, mode: str, n: int = 16,
                                                    access=access)
         spec["clients"] = clients
         before = tree_digest(root)
-        result = _run_in_namespaces(spec, workdir)
+        result = run.run_lab(spec, workdir, module="kbuild.lab.pool", what="pool supervisor")
         after = tree_digest(root)
     res = PoolResult(mode=mode, n=n, all_up_seconds=result.get("all_up_seconds"),
                      server_cpu_seconds=result.get("server_cpu_seconds"),
@@ -198,31 +197,6 @@ def _client_failure(console: str | None, name: str, token: str, mode: str) -> st
             fail = [ln for ln in text.splitlines() if "FAIL" in ln]
             return f"missing '{what}'" + (f": {fail[0].strip()}" if fail else "") + f" (console: {console})"
     return None
-
-
-def _run_in_namespaces(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    if os.geteuid() != 0:
-        raise InfraError("the boot lab needs root (it creates network and mount namespaces)",
-                         hint="run the boot tests as root")
-    result_path = workdir / "result.json"
-    result_path.unlink(missing_ok=True)
-    spec = {**spec, "workdir": str(workdir), "result": str(result_path)}
-    spec_path = workdir / "spec.json"
-    spec_path.write_text(json.dumps(spec, indent=2))
-    argv = ["unshare", "--net", "--mount", "--propagation", "private", "--kill-child", "--",
-            sys.executable, "-m", "kbuild.lab.pool", str(spec_path)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2]) + os.pathsep + env.get("PYTHONPATH", "")
-    try:
-        subprocess.run(argv, env=env, timeout=spec["timeout"] + 60, check=False,
-                       stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return {"reason": "the pool supervisor did not finish (killed)"}
-    try:
-        out: dict[str, Any] = json.loads(result_path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {"reason": f"the pool supervisor wrote no result (see logs in {workdir})"}
-    return out
 
 
 # --- inside the namespaces ------------------------------------------------------------

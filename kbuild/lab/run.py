@@ -118,8 +118,10 @@ def nfs_protocols(version: str) -> list[int]:
     return [4] if version.startswith("4") else [3, 4]
 
 
-def run_lab(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """Run labns inside fresh namespaces and return its result document."""
+def run_lab(spec: dict[str, Any], workdir: Path, module: str = "kbuild.lab.supervisor",
+            what: str = "lab supervisor") -> dict[str, Any]:
+    """Run ``module`` (the lab supervisor, or the pool's) with the spec inside fresh
+    namespaces and return the result document it wrote."""
     if os.geteuid() != 0:
         raise InfraError("the boot lab needs root (it creates network and mount namespaces)",
                          hint="run the boot tasks as root")
@@ -132,19 +134,18 @@ def run_lab(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
     spec_path = workdir / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=2))
     argv = ["unshare", "--net", "--mount", "--propagation", "private", "--kill-child", "--",
-            sys.executable, "-m", "kbuild.lab.supervisor", str(spec_path)]
+            sys.executable, "-m", module, str(spec_path)]
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2]) + os.pathsep + env.get("PYTHONPATH", "")
     try:
         subprocess.run(argv, env=env, timeout=spec["timeout"] + 60, check=False,
                        stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        return {"ok": False, "reason": "the lab supervisor did not finish (killed)"}
+        return {"ok": False, "reason": f"the {what} did not finish (killed)"}
     try:
         result: dict[str, Any] = json.loads(result_path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        return {"ok": False, "reason": "the lab supervisor wrote no result (see logs in "
-                f"{workdir})"}
+        return {"ok": False, "reason": f"the {what} wrote no result (see logs in {workdir})"}
     return result
 
 
