@@ -14,19 +14,19 @@ the entry replaced. A cache that cannot be read or written only costs time.
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import os
 import pickle
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import kconfiglib
 
 from kbuild.kconfig.compat import CompatKconfig
+from kbuild.util.gcpause import collector_paused
 
 FORMAT = 1
 KEEP = 8                # entries kept per cache directory (profiles x kernel series)
@@ -141,7 +141,7 @@ def _deep(work: Callable[[], T]) -> T:
         except BaseException as e:  # re-raised in the caller's thread
             error.append(e)
 
-    with _paused_gc():
+    with collector_paused():
         old_limit = sys.getrecursionlimit()
         old_stack = threading.stack_size(512 * 1024 * 1024)
         sys.setrecursionlimit(max(old_limit, 200_000))
@@ -156,14 +156,3 @@ def _deep(work: Callable[[], T]) -> T:
         raise error[0]
     value: T = result[0]
     return value
-
-
-@contextlib.contextmanager
-def _paused_gc() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()

@@ -7,11 +7,8 @@ reported together. Unknown keys are errors: a typo must not be ignored.
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import ipaddress
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from kbuild.errors import Diagnostic, InputErrors, UserError
@@ -24,6 +21,7 @@ from kbuild.site.lock import lock_path, read_lock
 from kbuild.site.model import SITE_FILE, Site
 from kbuild.site.reader import SiteChecker, ipv4, path_problem
 from kbuild.util.files import read_input
+from kbuild.util.gcpause import collector_paused
 from kbuild.util.toml import KeyLines, LineIndex, load_toml
 
 
@@ -71,21 +69,8 @@ def load_site(path: Path | None = None) -> Site:
     return parse_site(text, path)
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Reading 50,000 hosts makes a million small objects and no cycles: the cyclic
-    garbage collector would scan the growing heap again and again (a third of the time)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def parse_site(text: str, path: Path) -> Site:
-    with _collector_paused():
+    with collector_paused():
         return _parse_site(text, path)
 
 
