@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from kbuild.errors import KbuildError, UserError, describe
 
 if TYPE_CHECKING:
-    from kbuild.boot.entry import BootSpec
+    from kbuild.boot.spec import BootSpec
     from kbuild.rules.model import RuleSet
 
 

@@ -24,12 +24,11 @@ turns each entry into rules conditioned on ``nic = NAME``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from kbuild.errors import UserError
+from kbuild.util.record import field, record
 
 # fact -> allowed values (None: free text, checked elsewhere)
 FACTS: dict[str, frozenset[str] | None] = {
@@ -77,7 +76,7 @@ TRISTATE = ("y", "m", "n")
 NIC_DRIVERS = "@nic-drivers"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Condition:
     """One fact of a rule's ``when``: the values it matches, or (negated) must not match."""
 
@@ -96,7 +95,7 @@ class Condition:
         return f"{self.fact}{'!=' if self.negated else '='}{vals}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rule:
     """One requirement; see the module docstring for the four shapes."""
 
@@ -133,7 +132,7 @@ class Rule:
         return all(c.holds(facts) for c in self.when)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Nic:
     """A NIC driver: the name users give (module name) and the symbols it needs."""
 
@@ -146,7 +145,7 @@ class Nic:
     arch: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Renamed:
     """A symbol a kernel from ``since`` on no longer has; ``use`` replaces it, if anything."""
 
@@ -158,7 +157,7 @@ class Renamed:
     where: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RuleSet:
     """The loaded rules in table order, the NICs by name, the files they came from and the
     renamed symbols. :meth:`nic` raises UserError for an unknown NIC."""

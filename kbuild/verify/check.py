@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
-from kbuild.boot.entry import BootSpec, entry_from_cmdline
+from kbuild.boot.spec import BootSpec, entry_from_cmdline
 from kbuild.errors import UserError
 from kbuild.kconfig.configfile import ConfigValues, read_values
 from kbuild.rules.load import load_rules
 from kbuild.rules.model import RuleSet
+from kbuild.util.record import field, record
 from kbuild.util.versions import parse_kernel_version, read_kernel_version
 from kbuild.verify.facts import EntryFacts, entry_facts
 from kbuild.verify.fix import search_fix
@@ -65,7 +65,7 @@ def detect_arch(cfg: ConfigValues) -> tuple[str, str]:
     return "x86_64", "assumed"
 
 
-@dataclass
+@record
 class ConfigUnderTest:
     """One config read for checking: its values (resolved against a source tree once
     :meth:`resolve` ran), the kernel version and arch the rules are chosen for, and the
@@ -166,7 +166,7 @@ def read_config_under_test(config: str | Path, *, display: str | None = None,
     return subject, ruleset
 
 
-@dataclass
+@record
 class EntryUnderTest:
     """A boot entry with the facts the rules test and the notes about it."""
 
