@@ -18,33 +18,16 @@ reruns. PYTHONDONTWRITEBYTECODE is removed (bytecode caches as users have them).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _timing import REPO, USER_ENV, alternate, emit, row, run_timed
+
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
 TARGET = 0.5
-
-
-def stats(samples: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
-
-
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    t = time.perf_counter()
-    r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{r.stdout}{r.stderr}")
-    return elapsed
 
 
 def main() -> int:
@@ -61,40 +44,29 @@ def main() -> int:
 
     site = load_site(REPO / "kbuild.toml")
     profile = site.profile(args.profile)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     doit = [str(BIN / "doit"), "-a", f"config:{profile.name}"]
-    timed(doit, env)                                   # tree, cache and bytecode warm
+    run_timed(doit)                                    # tree, cache and bytecode warm
     tree = require_tree(site, profile)
     config = layout.config_path(site, profile)
     make = ["make", "-s", "-C", str(tree), *make_variables(profile.arch, detect_toolchain())]
-    cached, uncached, olddef = [], [], []
     with tempfile.TemporaryDirectory(prefix="configure-bench-") as tmp:
         out = Path(tmp)
-        for _ in range(args.runs):
+
+        def olddefconfig() -> float:
             shutil.copyfile(config, out / ".config")
-            olddef.append(timed([*make, f"O={out}", "olddefconfig"], base_environment()))
-            cached.append(timed(doit, env))
-            uncached.append(timed(doit, {**env, "KBUILD_KCONFIG_CACHE": "off"}))
-    a = stats(olddef)
-    rows = []
-    for name, samples, target, ok_if in (
-            ("configure, Kconfig tree unchanged (cache warm)", cached,
-             f"<= {TARGET} s", lambda s: s["median"] <= TARGET),
-            ("configure, cache off (kconfiglib parses the tree)", uncached,
-             "(for reference)", lambda s: True)):
-        k = stats(samples)
-        rows.append({"figure": f"{name}: doit -a config:{profile.name}", "target": target,
-                     "kbuild": k, "anchor_name": "make olddefconfig", "anchor": a,
-                     "ratio": k["median"] / a["median"], "ok": ok_if(k)})
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    print(f"profile {profile.name}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
-          f"n={args.runs}")
-    for r in rows:
-        k = r["kbuild"]
-        print(f"{r['figure']}: median {k['median']:.2f} s (min {k['min']:.2f}, max {k['max']:.2f}); "
-              f"make olddefconfig {a['median']:.2f} s; ratio {r['ratio']:.2f}; target {r['target']}")
+            return run_timed([*make, f"O={out}", "olddefconfig"], base_environment())[0]
+
+        samples = alternate(args.runs, {
+            "make": olddefconfig,
+            "cached": lambda: run_timed(doit)[0],
+            "uncached": lambda: run_timed(doit, {**USER_ENV, "KBUILD_KCONFIG_CACHE": "off"})[0]})
+    rows = [row(f"configure, Kconfig tree unchanged (cache warm): doit -a config:{profile.name}",
+                f"<= {TARGET} s", samples["cached"], lambda k: k["median"] <= TARGET,
+                "make olddefconfig", samples["make"]),
+            row(f"configure, cache off (kconfiglib parses the tree): doit -a config:{profile.name}",
+                "(for reference)", samples["uncached"], lambda k: True,
+                "make olddefconfig", samples["make"])]
+    emit(rows, args.json, args.runs)
     return 0
 
 

@@ -13,28 +13,14 @@ source (`doit fetch`) before measuring, or the figure is the network's.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _timing import REPO, alternate, emit, row, run_timed
+
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
 TARGET = 0.3
-
-
-def stats(samples: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
-
-
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
-    t = time.perf_counter()
-    r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
-    return time.perf_counter() - t, r.stdout + r.stderr
 
 
 def main() -> int:
@@ -55,29 +41,22 @@ def main() -> int:
     if not (build / "vmlinux").is_file() and not (build / "linux").is_file():
         print(f"{profile.name} is not built: run `doit kernel:{profile.name}` first", file=sys.stderr)
         return 2
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     doit = [str(BIN / "doit"), f"kernel:{profile.name}"]
-    _, out = timed(doit, env)                       # settle; must then be a no-op
+    run_timed(doit)                                 # settle; must then be a no-op
     make = ["make", "-s", "-C", str(require_tree(site, profile)), f"O={build}",
             *make_variables(profile.arch, detect_toolchain()), profile.image]
-    ours, bare = [], []
-    for _ in range(args.runs):
-        t, out = timed(doit, env)
+
+    def noop() -> float:
+        t, out = run_timed(doit)
         if "\n.  " in "\n" + out:
-            print(f"not a no-op, doit ran tasks:\n{out}", file=sys.stderr)
-            return 1
-        ours.append(t)
-        bare.append(timed(make, base_environment())[0])
-    k, a = stats(ours), stats(bare)
-    row = {"figure": f"no-op doit kernel:{profile.name}", "target": f"<= {TARGET} s",
-           "kbuild": k, "anchor_name": "no-op make (bare)", "anchor": a,
-           "ratio": k["median"] / a["median"], "ok": k["median"] <= TARGET}
-    if args.json:
-        print(json.dumps([row]))
-    else:
-        print(f"load {os.getloadavg()[0]:.1f}; n={args.runs}; doit median {k['median']:.2f} s "
-              f"(min {k['min']:.2f}, max {k['max']:.2f}); bare make no-op {a['median']:.2f} s; "
-              f"target <= {TARGET} s: {'ok' if row['ok'] else 'MISSED'}")
+            raise SystemExit(f"not a no-op, doit ran tasks:\n{out}")
+        return t
+
+    samples = alternate(args.runs, {"doit": noop,
+                                    "make": lambda: run_timed(make, base_environment())[0]})
+    rows = [row(f"no-op doit kernel:{profile.name}", f"<= {TARGET} s", samples["doit"],
+                lambda k: k["median"] <= TARGET, "no-op make (bare)", samples["make"])]
+    emit(rows, args.json, args.runs)
     return 0
 
 
