@@ -101,7 +101,7 @@ def lookup(entry: Path, srctree: Path, env: dict[str, str]) -> tuple[CompatKconf
     kconf = stored["kconf"]
     if not isinstance(kconf, CompatKconfig):
         return None
-    if not _facts_file(entry).is_file():      # an entry from before the side file existed
+    if _read_facts(entry) != (stored["env"], stored["files"]):   # missing, older or damaged
         _write_facts(entry, stored["env"], stored["files"])
     return kconf, parse_digest(entry, stored["files"])
 
@@ -110,18 +110,28 @@ def validated_digest(entry: Path, srctree: Path, env: dict[str, str]) -> str | N
     """The :func:`parse_digest` of ``entry`` if it is still good (the same checks as
     :func:`lookup`: every Kconfig file and referenced variable as when parsed), from its
     side file, without loading the tree; None when it is not (or cannot be told)."""
-    try:
-        facts = json.loads(_facts_file(entry).read_text())
-        if facts.get("format") != FORMAT or not entry.is_file():
-            return None
-        stored_env, files = facts["env"], facts["files"]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    facts = _read_facts(entry)
+    if facts is None or not entry.is_file():
         return None
+    stored_env, files = facts
     if any(env.get(k) != v for k, v in stored_env.items()):
         return None
     if tree_files_digest(srctree, list(files)) != files:
         return None
     return parse_digest(entry, files)
+
+
+def _read_facts(entry: Path) -> tuple[dict[str, str | None], dict[str, str]] | None:
+    try:
+        facts = json.loads(_facts_file(entry).read_text())
+        if facts.get("format") != FORMAT:
+            return None
+        stored_env, files = facts["env"], facts["files"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(stored_env, dict) or not isinstance(files, dict):
+        return None
+    return stored_env, files
 
 
 def _facts_file(entry: Path) -> Path:
