@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from kbuild.errors import InfraError, UserError
@@ -25,8 +24,8 @@ from kbuild.site.model import Site, Source
 from kbuild.source.apt import AptState, Candidate, extract_member
 from kbuild.util import versions as debversion
 from kbuild.util.files import exclusive_lock, sha256_file
+from kbuild.util.progress import Progress
 
-Progress = Callable[[str], None]
 _STATES: dict[Path, AptState] = {}
 
 

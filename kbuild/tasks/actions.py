@@ -66,12 +66,17 @@ def act_source(site_path: str, name: str, step: str) -> None:
 def act_patch(site_path: str, profile: str) -> None:
     from kbuild.site.layout import pristine_tree
     from kbuild.source.patches import apply_series
+    from kbuild.util.progress import ProgressLine
 
     s = load_site_for_tasks(site_path)
     p = s.profile(profile)
     src = s.sources[p.source]
     assert p.patches is not None
-    report = apply_series(s, src, pristine_tree(s, src), p.patches)
+    progress = ProgressLine(interval=30)
+    try:
+        report = apply_series(s, src, pristine_tree(s, src), p.patches, progress)
+    finally:
+        progress.done()
     note = f"patches/{p.patches}: {len(report.applied)} applied to {report.kernelversion}"
     if report.skipped:
         note += f", {len(report.skipped)} outside their version range ({', '.join(report.skipped)})"

@@ -91,7 +91,8 @@ def test_a_result_from_the_cache_is_the_uncached_config_byte_for_byte(work_site,
     site = work_site.site
     profile = site.profile("nfsroot")
     tree = require_tree(site, profile)
-    pipeline.configure(site, profile)           # stores the result if doit's run did not
+    pipeline.configure(site, profile)           # parses here if doit's environment differed,
+    pipeline.configure(site, profile)           # then from the tree cache: the result is kept
     entry = pipeline._result_entry(site, profile, tree)
     assert entry is not None and resultcache.load(entry) is not None
     out = layout.config_path(site, profile)
