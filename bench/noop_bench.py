@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""A no-op `doit kernel:PROFILE` (everything up to date) against a no-op bare `make`.
+"""A no-op `doit kernel:PROFILE` (everything up to date) against a no-op of kbuild's own make.
 
     .venv/bin/python bench/noop_bench.py [--profile nfsroot] [--runs N] [--json]
 
 Needs the profile built (`doit kernel:PROFILE` once). The anchor is the kernel's own
-no-op: `make -s -C SRC O=BUILD <image>` in kbuild's build dir with kbuild's make
-variables. Medians of N runs (alternating), min and max. Note: doit loads every task
-first; a deb source of the site whose file is not in the cache makes that load consult
-the package index (apt-get update) on every run (docs/decisions.md), so fetch every
-source (`doit fetch`) before measuring, or the figure is the network's.
+no-op: the build record's `reproducer` (the very make command kbuild ran, with its
+variables and environment; a make with other variables would rebuild the tree), run by
+bash in kbuild's build dir. One untimed run of each settles first. Medians of N runs
+(alternating), min and max. Note: doit loads every task first; a deb source whose file
+is not in the cache and that the asked task needs makes that load consult the package
+index (docs/decisions.md), so fetch every source (`doit fetch`) before measuring.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -29,11 +31,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    from kbuild.build.make import make_variables
-    from kbuild.kconfig.environment import base_environment, detect_toolchain
     from kbuild.site import layout
     from kbuild.site.load import load_site
-    from kbuild.source.tree import require_tree
 
     site = load_site(REPO / "kbuild.toml")
     profile = site.profile(args.profile)
@@ -43,8 +42,9 @@ def main() -> int:
         return 2
     doit = [str(BIN / "doit"), f"kernel:{profile.name}"]
     run_timed(doit)                                 # settle; must then be a no-op
-    make = ["make", "-s", "-C", str(require_tree(site, profile)), f"O={build}",
-            *make_variables(profile.arch, detect_toolchain()), profile.image]
+    record = json.loads(layout.build_record(site, profile).read_text())
+    make = ["bash", "-c", record["reproducer"]]
+    run_timed(make)                                 # settle: make's own no-op from here on
 
     def noop() -> float:
         t, out = run_timed(doit)
@@ -53,9 +53,9 @@ def main() -> int:
         return t
 
     samples = alternate(args.runs, {"doit": noop,
-                                    "make": lambda: run_timed(make, base_environment())[0]})
+                                    "make": lambda: run_timed(make)[0]})
     rows = [row(f"no-op doit kernel:{profile.name}", f"<= {TARGET} s", samples["doit"],
-                lambda k: k["median"] <= TARGET, "no-op make (bare)", samples["make"])]
+                lambda k: k["median"] <= TARGET, "no-op make (the reproducer)", samples["make"])]
     emit(rows, args.json, args.runs)
     return 0
 
