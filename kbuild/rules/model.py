@@ -24,6 +24,7 @@ turns each entry into rules conditioned on ``nic = NAME``.
 """
 from __future__ import annotations
 
+import operator
 import re
 
 from kbuild.errors import UserError
@@ -99,6 +100,18 @@ class Condition:
         return f"{self.fact}{'!=' if self.negated else '='}{vals}"
 
 
+_COMPARE = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le,
+            ">": operator.gt, "<": operator.lt}
+
+
+def _trimmed(release: tuple[int, ...]) -> tuple[int, ...]:
+    """Trailing zeros dropped: packaging compares 6.1 and 6.1.0 as equal."""
+    end = len(release)
+    while end > 1 and release[end - 1] == 0:
+        end -= 1
+    return release[:end]
+
+
 _CLAUSE = re.compile(r"(>=|<=|==|!=|>|<)v?([0-9]{1,9}(?:\.[0-9]{1,9}){0,3})(\.\*)?")
 
 
@@ -123,8 +136,8 @@ class KernelRange:
                 clauses = None
                 break
             assert clauses is not None
-            clauses.append((m.group(1), tuple(int(n) for n in m.group(2).split(".")),
-                            bool(m.group(3))))
+            want = tuple(int(n) for n in m.group(2).split("."))
+            clauses.append((m.group(1), want if m.group(3) else _trimmed(want), bool(m.group(3))))
         self._clauses = clauses
 
     def contains(self, version: KernelRelease | Version, prereleases: bool = True) -> bool:
@@ -134,16 +147,14 @@ class KernelRange:
             from packaging.version import Version
 
             return SpecifierSet(self.text).contains(Version(str(version)), prereleases=True)
-        have = KernelRelease(version.release)
+        release = tuple(version.release)
+        have = _trimmed(release)
         for op, want, prefix in self._clauses:
             if prefix:
-                padded = tuple(have) + (0,) * max(0, len(want) - len(have))
-                ok = padded[:len(want)] == want
-                ok = ok if op == "==" else not ok
+                padded = release + (0,) * max(0, len(want) - len(release))
+                ok = (padded[:len(want)] == want) == (op == "==")
             else:
-                w = KernelRelease(want)
-                ok = {"==": have == w, "!=": have != w, ">=": have >= w, "<=": have <= w,
-                      ">": have > w, "<": have < w}[op]
+                ok = _COMPARE[op](have, want)
             if not ok:
                 return False
         return True
