@@ -53,10 +53,10 @@ class KernelRelease(tuple[int, ...]):
     ``packaging`` Version. ``str()`` is the version as packaging writes it."""
 
     def _key(self) -> tuple[int, ...]:
-        key = tuple(self)
-        while len(key) > 1 and key[-1] == 0:
-            key = key[:-1]
-        return key
+        end = len(self)
+        while end > 1 and self[end - 1] == 0:
+            end -= 1
+        return tuple(self[:end])
 
     @property
     def release(self) -> tuple[int, ...]:
@@ -97,6 +97,8 @@ class KernelRelease(tuple[int, ...]):
 
 
 def _release_key(other: object) -> tuple[int, ...] | None:
+    if type(other) is KernelRelease:
+        return other._key()
     release = getattr(other, "release", other)
     if not isinstance(release, tuple) or not all(isinstance(n, int) for n in release):
         return None
