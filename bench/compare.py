@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Every bench row of issue 13 in one table: kbuild vs its anchor, median/min/max, ratio, target.
 
-Runs each bench/*.py that speaks the bench contract (`--runs N --json`: one JSON list of
-rows {figure, target, kbuild{median,min,max}, anchor_name, anchor|null, ratio|null, ok}
-on stdout), one after the other, and prints one table. A row of the issue that no
-script measured is printed as "not measured"; a script that fails is named with its
-last line of error output. Asserts nothing.
+Runs each bench/*.py that speaks the bench contract (options `--runs N` and `--json`: one
+JSON list of rows {figure, target, kbuild{median,min,max}, anchor_name, anchor|null,
+ratio|null, ok} on stdout; bench/_timing.py makes them), one after the other, and prints
+one table in the issue's row order. A row of the issue that no script measured is
+printed as "not measured"; a script that fails is named with its last line of error
+output. Asserts nothing.
 
 Usage: .venv/bin/python bench/compare.py [--runs 5] [--only NAME ...] [--skip NAME ...]
        [--json]   (the rows, merged, as one JSON list)
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,16 +38,17 @@ ISSUE_ROWS = [
     (("boot",), "boot to marker in the lab"),
 ]
 _SELF = {"compare.py"}
+_OPTION = re.compile(r'add_argument\(\s*"--(runs|json)"')
 
 
 def contract_scripts() -> list[Path]:
-    """bench/*.py that accept --runs and --json."""
+    """bench/*.py that take the options --runs and --json (helpers, ``_*.py``, are not run)."""
     out = []
     for path in sorted(BENCH.glob("*.py")):
-        if path.name in _SELF:
+        if path.name in _SELF or path.name.startswith("_"):
             continue
-        text = path.read_text(errors="replace")
-        if '"--json"' in text and '"--runs"' in text:
+        options = set(_OPTION.findall(path.read_text(errors="replace")))
+        if options == {"runs", "json"}:
             out.append(path)
     return out
 
@@ -76,15 +79,21 @@ def table(rows: list[dict[str, Any]], failures: dict[str, str]) -> str:
     head = ("figure", "kbuild s median [min-max]", "anchor", "anchor s median [min-max]", "ratio",
             "target", "ok")
     lines = [head]
-    for r in rows:
+
+    def line(r: dict[str, Any]) -> tuple[str, ...]:
         ratio = r.get("ratio")
-        lines.append((str(r["figure"]), _seconds(r.get("kbuild")), str(r.get("anchor_name") or "-"),
-                      _seconds(r.get("anchor")), f"{ratio:.2f}" if isinstance(ratio, int | float) else "-",
-                      str(r.get("target", "")),
-                      "-" if str(r.get("target", "")).startswith("(") else "yes" if r.get("ok") else "NO"))
+        return (str(r["figure"]), _seconds(r.get("kbuild")), str(r.get("anchor_name") or "-"),
+                _seconds(r.get("anchor")), f"{ratio:.2f}" if isinstance(ratio, int | float) else "-",
+                str(r.get("target", "")),
+                "-" if str(r.get("target", "")).startswith("(") else "yes" if r.get("ok") else "NO")
+
+    placed: set[int] = set()
     for words, title in ISSUE_ROWS:
-        if not any(all(w in str(r["figure"]).lower() for w in words) for r in rows):
-            lines.append((title, "not measured", "-", "-", "-", "-", "-"))
+        found = [i for i, r in enumerate(rows) if i not in placed
+                 and all(w in str(r["figure"]).lower() for w in words)]
+        placed.update(found)
+        lines += [line(rows[i]) for i in found] or [(title, "not measured", "-", "-", "-", "-", "-")]
+    lines += [line(r) for i, r in enumerate(rows) if i not in placed]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines]
     out.insert(1, "-+-".join("-" * w for w in widths))

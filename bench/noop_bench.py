@@ -1,40 +1,28 @@
 #!/usr/bin/env python3
-"""A no-op `doit kernel:PROFILE` (everything up to date) against a no-op bare `make`.
+"""A no-op `doit kernel:PROFILE` (everything up to date) against a no-op of kbuild's own make.
 
     .venv/bin/python bench/noop_bench.py [--profile nfsroot] [--runs N] [--json]
 
 Needs the profile built (`doit kernel:PROFILE` once). The anchor is the kernel's own
-no-op: `make -s -C SRC O=BUILD <image>` in kbuild's build dir with kbuild's make
-variables. Medians of N runs (alternating), min and max. Note: doit loads every task
-first; a deb source of the site whose file is not in the cache makes that load consult
-the package index (apt-get update) on every run (docs/decisions.md), so fetch every
-source (`doit fetch`) before measuring, or the figure is the network's.
+no-op: the build record's `reproducer` (the very make command kbuild ran, with its
+variables and environment; a make with other variables would rebuild the tree), run by
+bash in kbuild's build dir. One untimed run of each settles first. Medians of N runs
+(alternating), min and max. Note: doit loads every task first; a deb source whose file
+is not in the cache and that the asked task needs makes that load consult the package
+index (docs/decisions.md), so fetch every source (`doit fetch`) before measuring.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _timing import REPO, alternate, emit, row, run_timed
+
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
 TARGET = 0.3
-
-
-def stats(samples: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
-
-
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
-    t = time.perf_counter()
-    r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
-    return time.perf_counter() - t, r.stdout + r.stderr
 
 
 def main() -> int:
@@ -43,11 +31,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    from kbuild.build.make import make_variables
-    from kbuild.kconfig.environment import base_environment, detect_toolchain
     from kbuild.site import layout
     from kbuild.site.load import load_site
-    from kbuild.source.tree import require_tree
 
     site = load_site(REPO / "kbuild.toml")
     profile = site.profile(args.profile)
@@ -55,29 +40,23 @@ def main() -> int:
     if not (build / "vmlinux").is_file() and not (build / "linux").is_file():
         print(f"{profile.name} is not built: run `doit kernel:{profile.name}` first", file=sys.stderr)
         return 2
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     doit = [str(BIN / "doit"), f"kernel:{profile.name}"]
-    _, out = timed(doit, env)                       # settle; must then be a no-op
-    make = ["make", "-s", "-C", str(require_tree(site, profile)), f"O={build}",
-            *make_variables(profile.arch, detect_toolchain()), profile.image]
-    ours, bare = [], []
-    for _ in range(args.runs):
-        t, out = timed(doit, env)
+    run_timed(doit)                                 # settle; must then be a no-op
+    record = json.loads(layout.build_record(site, profile).read_text())
+    make = ["bash", "-c", record["reproducer"]]
+    run_timed(make)                                 # settle: make's own no-op from here on
+
+    def noop() -> float:
+        t, out = run_timed(doit)
         if "\n.  " in "\n" + out:
-            print(f"not a no-op, doit ran tasks:\n{out}", file=sys.stderr)
-            return 1
-        ours.append(t)
-        bare.append(timed(make, base_environment())[0])
-    k, a = stats(ours), stats(bare)
-    row = {"figure": f"no-op doit kernel:{profile.name}", "target": f"<= {TARGET} s",
-           "kbuild": k, "anchor_name": "no-op make (bare)", "anchor": a,
-           "ratio": k["median"] / a["median"], "ok": k["median"] <= TARGET}
-    if args.json:
-        print(json.dumps([row]))
-    else:
-        print(f"load {os.getloadavg()[0]:.1f}; n={args.runs}; doit median {k['median']:.2f} s "
-              f"(min {k['min']:.2f}, max {k['max']:.2f}); bare make no-op {a['median']:.2f} s; "
-              f"target <= {TARGET} s: {'ok' if row['ok'] else 'MISSED'}")
+            raise SystemExit(f"not a no-op, doit ran tasks:\n{out}")
+        return t
+
+    samples = alternate(args.runs, {"doit": noop,
+                                    "make": lambda: run_timed(make)[0]})
+    rows = [row(f"no-op doit kernel:{profile.name}", f"<= {TARGET} s", samples["doit"],
+                lambda k: k["median"] <= TARGET, "no-op make (the reproducer)", samples["make"])]
+    emit(rows, args.json, args.runs)
     return 0
 
 

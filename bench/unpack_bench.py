@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import statistics
 import subprocess
@@ -22,14 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _timing import REPO, alternate, emit, row
+
 sys.path.insert(0, str(REPO))
 
 TARGET = 1.5
-
-
-def stats(samples: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
 
 
 def main() -> int:
@@ -47,30 +43,26 @@ def main() -> int:
               file=sys.stderr)
         return 2
     scratch_root = REPO / "artifacts"
-    ours: list[float] = []
-    tar: list[float] = []
-    for _ in range(args.runs):
+
+    def tar() -> float:
         with tempfile.TemporaryDirectory(prefix="unpack-bench-", dir=scratch_root) as tmp:
             t = time.perf_counter()
             subprocess.run(["tar", "-xJf", tarball, "-C", tmp], check=True)
-            tar.append(time.perf_counter() - t)
+            return time.perf_counter() - t
+
+    def ours() -> float:
         with tempfile.TemporaryDirectory(prefix="unpack-bench-", dir=scratch_root) as tmp:
             t = time.perf_counter()
             archive.unpack(Path(tarball), Path(tmp) / "tree")
-            ours.append(time.perf_counter() - t)
-    k, a = stats(ours), stats(tar)
-    ratio = k["median"] / a["median"]
-    row = {"figure": "unpack linux-source-6.1 (checked, one pass)",
-           "target": f"<= {TARGET}x tar -xJf", "kbuild": k, "anchor_name": "tar -xJf",
-           "anchor": a, "ratio": ratio, "ok": ratio <= TARGET}
-    if args.json:
-        print(json.dumps([row]))
-    else:
-        print(f"tarball: {tarball} ({os.path.getsize(tarball) >> 20} MiB); "
-              f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; n={args.runs}")
-        for name, s in (("kbuild unpack", k), ("tar -xJf", a)):
-            print(f"{name:14} median {s['median']:6.1f} s  min {s['min']:6.1f}  max {s['max']:6.1f}")
-        print(f"ratio {ratio:.2f} (target <= {TARGET})")
+            return time.perf_counter() - t
+
+    samples = alternate(args.runs, {"tar": tar, "kbuild": ours})
+    if not args.json:
+        print(f"tarball: {tarball} ({os.path.getsize(tarball) >> 20} MiB)")
+    emit([row("unpack linux-source-6.1 (checked, one pass)", f"<= {TARGET}x tar -xJf",
+              samples["kbuild"], lambda k: k["median"] <= TARGET * statistics.median(samples["tar"]),
+              "tar -xJf", samples["tar"])],
+         args.json, args.runs)
     return 0
 
 

@@ -20,9 +20,7 @@ run first, as they are for any user after their first run. The machine is shared
 from __future__ import annotations
 
 import argparse
-import json
 import lzma
-import os
 import resource
 import statistics
 import subprocess
@@ -31,19 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _timing import REPO, USER_ENV, alternate, emit, row
+
 BIN = Path(sys.executable).parent
 DEBIAN = Path("/usr/src/linux-config-6.1/config.amd64_none_amd64.xz")
 MANY = 500
-
-
-def stats(samples: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
-
-
-# Bytecode caches as users have them: this machine exports PYTHONDONTWRITEBYTECODE=1,
-# which makes every process compile every module it imports from source.
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 CPU: dict[str, list[float]] = {}
@@ -54,7 +44,7 @@ def timed(argv: list[str], cpu_key: str | None = None) -> float:
     sensitive to other processes on a busy machine; shown in the human output)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO, env=ENV)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO, env=USER_ENV)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if cpu_key:
@@ -97,36 +87,24 @@ def main() -> int:
         many.mkdir()
         write_configs(many, debian)
         timed([kbuild, "verify", str(config)])             # warm the rule cache
-        one, start, batch = [], [], []
-        for _ in range(args.runs):
-            start.append(timed([sys.executable, "-c", "pass"], "python -c pass"))
-            one.append(timed([kbuild, "verify", str(config)], "kbuild verify CONFIG"))
-        for _ in range(max(3, args.runs // 2)):
-            batch.append(timed([kbuild, "verify", str(many)]) / MANY)
-    k, a, b = stats(one), stats(start), stats(batch)
+        one = alternate(args.runs, {
+            "start": lambda: timed([sys.executable, "-c", "pass"], "python -c pass"),
+            "verify": lambda: timed([kbuild, "verify", str(config)], "kbuild verify CONFIG")})
+        batch = alternate(max(3, args.runs // 2),
+                          {"many": lambda: timed([kbuild, "verify", str(many)]) / MANY})
+    start = statistics.median(one["start"])
     rows = [
-        {"figure": "kbuild verify CONFIG as a process (Debian amd64, no srctree)",
-         "target": "<= interpreter start-up + 25 ms", "kbuild": k,
-         "anchor_name": "python -c pass (venv)", "anchor": a,
-         "ratio": k["median"] / a["median"], "ok": k["median"] <= a["median"] + 0.025},
-        {"figure": f"kbuild verify DIR, {MANY} configs in one call, per config",
-         "target": "<= 5 ms per config", "kbuild": b, "anchor_name": "", "anchor": None,
-         "ratio": None, "ok": b["median"] <= 0.005},
+        row("kbuild verify CONFIG as a process (Debian amd64, no srctree)",
+            "<= interpreter start-up + 25 ms", one["verify"], lambda k: k["median"] <= start + 0.025,
+            "python -c pass (venv)", one["start"]),
+        row(f"kbuild verify DIR, {MANY} configs in one call, per config", "<= 5 ms per config",
+            batch["many"], lambda k: k["median"] <= 0.005),
     ]
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    print(f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; n={args.runs}")
-    for r in rows:
-        s = r["kbuild"]
-        line = (f"{r['figure']}: median {s['median'] * 1000:.1f} ms (min {s['min'] * 1000:.1f}, "
-                f"max {s['max'] * 1000:.1f})")
-        if r["anchor"]:
-            line += (f"; {r['anchor_name']} {r['anchor']['median'] * 1000:.1f} ms; "
-                     f"ratio {r['ratio']:.2f}")
-        print(line + f"; target {r['target']}: {'ok' if r['ok'] else 'MISSED'}")
-    for name, samples in CPU.items():
-        print(f"CPU time (user+sys) {name}: median {statistics.median(samples) * 1000:.1f} ms")
+    emit(rows, args.json, args.runs, unit="ms")
+    if not args.json:
+        for name, samples in CPU.items():
+            print(f"CPU time (user+sys) {name}: median {statistics.median(samples) * 1000:.1f} ms "
+                  f"(min {min(samples) * 1000:.1f})")
     return 0
 
 

@@ -7,7 +7,8 @@ Nothing here prints or decides pass/fail: that is :mod:`kbuild.verify`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+from kbuild.util.record import record
 
 _KSPACE = " \t\n\v\f\r"
 
@@ -75,7 +76,7 @@ def param_key_value(arg: str) -> tuple[str, str | None]:
     return key, value
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KernelCmdline:
     """The arguments the kernel sees, split at ``--`` (the rest goes to init)."""
 
@@ -129,7 +130,7 @@ _VERSION_FLAGS = {"v2": "2", "v3": "3", "v4": "4", "v4.0": "4.0", "v4.1": "4.1",
 _VERSIONS = {"2", "3", "4", "4.0", "4.1", "4.2"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NfsRootArg:
     """``nfsroot=[server-ip:]root-dir[,options]`` as nfsroot.c and ipconfig.c read it."""
 
@@ -206,7 +207,7 @@ def nfsroot_device_bytes(arg: NfsRootArg, server: str | None, nodename: str | No
 # ip= / nfsaddrs=
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IpArg:
     """``ip=`` as ip_auto_config_setup() reads it (6.1)."""
 
@@ -218,7 +219,7 @@ class IpArg:
     netmask: str | None = None
     hostname: str | None = None
     device: str | None = None
-    fields: tuple[str, ...] = field(default=())
+    fields: tuple[str, ...] = ()
 
 
 def _proto(name: str) -> str | None:

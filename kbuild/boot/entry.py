@@ -1,12 +1,14 @@
 """What a boot entry is, independent of its loader: :class:`BootEntry`, what kbuild
-writes (rendered by each loader's module), and :class:`BootSpec`, what an entry read
-back gives the kernel (what verify checks)."""
+writes (rendered by each loader's module), and :class:`~kbuild.boot.spec.BootSpec`, what
+an entry read back gives the kernel (what verify checks)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kbuild.boot.cmdline import KernelCmdline, check_cmdline_text
+# BootSpec lives in boot/spec.py (kbuild verify imports that module alone); kept importable here
+from kbuild.boot.spec import BootSpec as BootSpec
+from kbuild.boot.spec import entry_from_cmdline as entry_from_cmdline
 
 if TYPE_CHECKING:   # kbuild verify reads entries without loading the site model
     from kbuild.site.model import Host, NfsRoot, Profile
@@ -71,32 +73,3 @@ def make_entry(profile: Profile, release: str, host: Host | None = None,
         kernel=kernel_relpath(profile, release), kernel_args=tuple(args),
         hypervisor=hyp, hypervisor_args=profile.xen.args if profile.xen and hyp else (),
         multiboot2=multiboot2, host=host.name if host is not None else None)
-
-
-@dataclass(frozen=True)
-class BootSpec:
-    """What one boot entry gives the kernel, whatever loader it is written for."""
-
-    cmdline: KernelCmdline
-    source: str                     # "path:line" of the entry, or "--cmdline"
-    format: str                     # pxelinux grub2 grub-legacy ipxe cmdline
-    label: str | None = None
-    kernel: str | None = None       # the kernel image the entry loads
-    initrd: bool = False
-    hypervisor: str | None = None   # Xen: the hypervisor image
-    hypervisor_args: tuple[str, ...] = ()
-    extra_bytes: int = 0            # what the loader adds to the command line (BOOT_IMAGE=...)
-    multiboot_bytes: int | None = None
-    notes: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()
-
-    @property
-    def cmdline_bytes(self) -> int:
-        return len(self.cmdline.text.encode()) + self.extra_bytes
-
-
-def entry_from_cmdline(text: str, source: str = "--cmdline", *, dom0: bool = False) -> BootSpec:
-    check_cmdline_text(text, source)
-    cmd = KernelCmdline.parse(text)
-    return BootSpec(cmdline=cmd, source=source, format="cmdline",
-                    initrd=cmd.has("initrd"), hypervisor="xen" if dom0 else None)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kbuild.errors import Diagnostic, RequirementError, UserError
+from kbuild.kconfig import resultcache
 from kbuild.kconfig.base import apply_base
 from kbuild.kconfig.configfile import assignment, read_config
 from kbuild.kconfig.environment import detect_toolchain, kconfig_environment
@@ -69,6 +70,13 @@ def configure(site: Site, profile: Profile) -> ConfigureResult:
     """Write the profile's .config (only if it changes), or raise naming every problem."""
     started = time.monotonic()
     tree = require_tree(site, profile)
+    done = _result_entry(site, profile, tree)   # configured before: the same .config (13b)
+    kept = resultcache.load(done) if done is not None else None
+    if done is not None and kept is not None:
+        out = layout.config_path(site, profile)
+        changed = write_text_if_changed(out, kept[0])
+        return ConfigureResult(config=out, changed=changed, seconds=time.monotonic() - started,
+                               symbols=kept[1], requested=kept[2])
     kt, merged, drops = resolve_profile_config(site, profile, tree)
     if merged.errors:
         raise UserError(f"{len(merged.errors)} problem(s) in the fragments of profile "
@@ -81,9 +89,23 @@ def configure(site: Site, profile: Profile) -> ConfigureResult:
     text = config_text(kt)
     out = layout.config_path(site, profile)
     changed = write_text_if_changed(out, text)  # make stays incremental
+    warnings = [d for d in merged.diagnostics if d.severity != "error"]
+    if done is not None and kt.from_cache and not warnings:
+        resultcache.store(done, text, len(kt.kconf.unique_defined_syms), len(merged.requested))
     return ConfigureResult(config=out, changed=changed, seconds=time.monotonic() - started,
                            symbols=len(kt.kconf.unique_defined_syms), requested=len(merged.requested),
                            warnings=[d for d in merged.diagnostics if d.severity != "error"])
+
+
+def _result_entry(site: Site, profile: Profile, tree: Path) -> Path | None:
+    """Where configure's result for this tree, base and fragments is kept (kconfig/resultcache)."""
+    if os.environ.get("KBUILD_KCONFIG_CACHE") == "off":
+        return None
+    env = kconfig_environment(tree, profile.arch, detect_toolchain())
+    return resultcache.result_entry(
+        kconfig_cache_dir(site), tree, profile.arch, env, profile.base, site.root,
+        [(str(site.fragment_path(f).relative_to(site.root)), site.fragment_path(f))
+         for f in profile.fragments])
 
 
 def _fix_hint(drops: list[Drop]) -> str:

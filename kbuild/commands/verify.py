@@ -12,9 +12,10 @@ import argparse
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from kbuild.errors import KbuildError, UserError
+
+TYPE_CHECKING = False   # typing is not imported on `kbuild verify`'s path (issue 13)
 
 if TYPE_CHECKING:
     from kbuild.commands.verify_many import Options
@@ -123,7 +124,8 @@ def _options(args: argparse.Namespace) -> Options:
 def _verify(args: argparse.Namespace) -> VerifyReport:
     from kbuild.verify.check import verify_config
 
-    entry, nics, rules, dom0 = _options(args)
+    options = _options(args)
+    entry, nics, rules, dom0 = options.entry, options.nics, options.rules, options.dom0
     if args.profile is not None:
         # the same check as `doit verify:NAME` (hosts included), with these overrides
         from kbuild.site.load import load_site

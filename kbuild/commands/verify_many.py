@@ -12,16 +12,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kbuild.errors import KbuildError, UserError, describe
+from kbuild.util.record import record
+
+TYPE_CHECKING = False   # typing is not imported on `kbuild verify`'s path (issue 13)
 
 if TYPE_CHECKING:
-    from kbuild.boot.entry import BootSpec
+    from typing import Any
+
+    from kbuild.boot.spec import BootSpec
     from kbuild.rules.model import RuleSet
 
 
-class Options(NamedTuple):
+@record(frozen=True)
+class Options:
     """What every config of one call is checked against."""
 
     entry: BootSpec | None

@@ -38,29 +38,39 @@ def _merge_in_tree_fragments(tree: KconfigTree, name: str) -> None:
 
 
 def default_defconfig(tree: KconfigTree) -> Path:
-    srcarch = tree.env["SRCARCH"]
+    return _default_defconfig(tree.srctree, tree.env)
+
+
+def _default_defconfig(srctree: Path, env: dict[str, str]) -> Path:
+    srcarch = env["SRCARCH"]
     if srcarch == "um":
-        name = f"{tree.env.get('SUBARCH', 'x86')}_defconfig"
+        name = f"{env.get('SUBARCH', 'x86')}_defconfig"
     elif srcarch == "x86":
-        name = f"{tree.env['ARCH']}_defconfig"
+        name = f"{env['ARCH']}_defconfig"
     else:
         name = "defconfig"
-    return tree.srctree / "arch" / srcarch / "configs" / name
+    return srctree / "arch" / srcarch / "configs" / name
 
 
 def _base_inputs(tree: KconfigTree, base: str, base_dir: Path | None) -> list[Path] | None:
-    """The files a base is made from (None: a base this cache does not handle)."""
-    srcarch = tree.env["SRCARCH"]
+    return base_inputs(tree.srctree, tree.env, base, base_dir)
+
+
+def base_inputs(srctree: Path, env: dict[str, str], base: str,
+                base_dir: Path | None) -> list[Path] | None:
+    """The files a base is made from, in the tree parsed in ``env`` (None: a base the
+    caches do not handle)."""
+    srcarch = env["SRCARCH"]
     if base == "tinyconfig":
-        return [tree.srctree / "kernel/configs/tiny-base.config",
-                tree.srctree / "kernel/configs/tiny.config",
-                tree.srctree / "arch" / srcarch / "configs/tiny.config"]
+        return [srctree / "kernel/configs/tiny-base.config",
+                srctree / "kernel/configs/tiny.config",
+                srctree / "arch" / srcarch / "configs/tiny.config"]
     if base == "allnoconfig":
         return []
     if base == "defconfig":
-        return [default_defconfig(tree)]
+        return [_default_defconfig(srctree, env)]
     if base.endswith("_defconfig"):
-        return [tree.srctree / "arch" / srcarch / "configs" / base]
+        return [srctree / "arch" / srcarch / "configs" / base]
     path = Path(base)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path

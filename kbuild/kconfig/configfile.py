@@ -6,15 +6,15 @@ UserError when it cannot be read or is binary.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from kbuild.errors import Diagnostic, UserError
 from kbuild.kconfig.scan import FAST_LINE, LineScanner, line_count
 from kbuild.util.files import decode_text, read_input
+from kbuild.util.record import field, record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Assignment:
     """One ``CONFIG_NAME=value`` (or ``# CONFIG_NAME is not set``) line."""
 
@@ -32,7 +32,7 @@ class Assignment:
         return render_assignment(self.name, self.value, self.kind)
 
 
-@dataclass
+@record
 class ConfigFile:
     """The parsed content of a .config or fragment."""
 

@@ -10,11 +10,17 @@ records what the parse itself found out: the sha256 of every Kconfig file read a
 value of every environment variable Kconfig referenced. A lookup re-hashes those files
 and compares those values; any difference is a miss, and the tree is parsed again and
 the entry replaced. A cache that cannot be read or written only costs time.
+
+Beside each entry, ``<entry>.files`` (JSON) repeats what the parse found out, so that
+:func:`validated_digest` can tell whether the entry is still good, and name the parse,
+without loading the tree (a second of unpickling): configure's result cache
+(:mod:`kbuild.kconfig.resultcache`) is keyed by that name.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import pickle
 import sys
@@ -95,7 +101,49 @@ def lookup(entry: Path, srctree: Path, env: dict[str, str]) -> tuple[CompatKconf
     kconf = stored["kconf"]
     if not isinstance(kconf, CompatKconfig):
         return None
+    if _read_facts(entry) != (stored["env"], stored["files"]):   # missing, older or damaged
+        _write_facts(entry, stored["env"], stored["files"])
     return kconf, parse_digest(entry, stored["files"])
+
+
+def validated_digest(entry: Path, srctree: Path, env: dict[str, str]) -> str | None:
+    """The :func:`parse_digest` of ``entry`` if it is still good (the same checks as
+    :func:`lookup`: every Kconfig file and referenced variable as when parsed), from its
+    side file, without loading the tree; None when it is not (or cannot be told)."""
+    facts = _read_facts(entry)
+    if facts is None or not entry.is_file():
+        return None
+    stored_env, files = facts
+    if any(env.get(k) != v for k, v in stored_env.items()):
+        return None
+    if tree_files_digest(srctree, list(files)) != files:
+        return None
+    return parse_digest(entry, files)
+
+
+def _read_facts(entry: Path) -> tuple[dict[str, str | None], dict[str, str]] | None:
+    try:
+        facts = json.loads(_facts_file(entry).read_text())
+        if facts.get("format") != FORMAT:
+            return None
+        stored_env, files = facts["env"], facts["files"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(stored_env, dict) or not isinstance(files, dict):
+        return None
+    return stored_env, files
+
+
+def _facts_file(entry: Path) -> Path:
+    return entry.with_name(entry.name + ".files")
+
+
+def _write_facts(entry: Path, env: dict[str, str | None], files: dict[str, str]) -> None:
+    from kbuild.util.files import atomic_write_text
+
+    with contextlib.suppress(OSError):
+        atomic_write_text(_facts_file(entry), json.dumps({"format": FORMAT, "env": env,
+                                                           "files": files}, sort_keys=True))
 
 
 def store(entry: Path, kconf: CompatKconfig, srctree: Path, env: dict[str, str]) -> str:
@@ -103,7 +151,8 @@ def store(entry: Path, kconf: CompatKconfig, srctree: Path, env: dict[str, str])
     returns its :func:`parse_digest`."""
     names = sorted(set(kconf.env_vars) | set(KEY_VARIABLES))
     files = tree_files_digest(srctree, list(kconf.kconfig_filenames))
-    record = {"format": FORMAT, "env": {k: env.get(k) for k in names}, "files": files,
+    stored_env = {k: env.get(k) for k in names}
+    record = {"format": FORMAT, "env": stored_env, "files": files,
               "kconf": kconf}
     tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
     try:
@@ -111,10 +160,13 @@ def store(entry: Path, kconf: CompatKconfig, srctree: Path, env: dict[str, str])
         with open(tmp, "wb") as f:
             _deep(lambda: pickle.dump(record, f, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, entry)
-        for pattern in ("*.pickle", "base-*.config"):
+        _write_facts(entry, stored_env, files)
+        for pattern in ("*.pickle", "base-*.config", "result-*.json"):
             entries = sorted(entry.parent.glob(pattern), key=_mtime, reverse=True)
             for old in entries[KEEP * (1 if pattern == "*.pickle" else 4):]:
                 old.unlink(missing_ok=True)
+                if pattern == "*.pickle":
+                    _facts_file(old).unlink(missing_ok=True)
     except (OSError, pickle.PicklingError, RecursionError):
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)

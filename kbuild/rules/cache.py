@@ -12,22 +12,29 @@ else ``~/.cache/kbuild``; ``KBUILD_CACHE_DIR=off`` turns it off.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import pickle
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from kbuild import __version__
 
 KEEP = 16                      # rule-set entries kept (built-ins, a few --rules combinations)
 _HERE = Path(__file__).resolve().parent
 # The modules whose code shapes a loaded RuleSet.
-_SHAPERS = ("cache.py", "load.py", "model.py", "reader.py", "tables.py")
+_SHAPERS = ("cache.py", "load.py", "model.py", "reader.py", "tables.py", "../util/record.py")
 
-T = TypeVar("T")
+TYPE_CHECKING = False    # typing is not imported on `kbuild verify`'s path
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
+try:    # CPython's own: hashlib would load OpenSSL first (~3 ms of every `kbuild verify`)
+    from _sha256 import sha256 as _sha256
+except ImportError:     # Python >= 3.12 names it _sha2
+    from hashlib import sha256 as _sha256
 
 
 def cache_dir() -> Path | None:
@@ -45,7 +52,7 @@ def cache_dir() -> Path | None:
 def ruleset_key(files: Sequence[tuple[str, bytes]]) -> str:
     """The digest naming one rule set: (shown name, content) of each file, in order, with
     the loader's own sources and the versions of kbuild and Python."""
-    h = hashlib.sha256()
+    h = _sha256()
     h.update(f"kbuild {__version__} python {sys.version}\0".encode())
     for name in _SHAPERS:
         h.update((_HERE / name).read_bytes())

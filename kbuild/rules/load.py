@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from kbuild.errors import Diagnostic, InputErrors, UserError
 from kbuild.rules.model import (
@@ -26,7 +25,10 @@ from kbuild.rules.model import (
     RuleSet,
 )
 
+TYPE_CHECKING = False   # typing is not imported on `kbuild verify`'s path (issue 13)
 if TYPE_CHECKING:   # the TOML side is imported only when a rule set is not cached
+    from typing import Any
+
     from kbuild.rules.reader import RuleChecker, RuleLines
     from kbuild.util.toml import KeyPath
 

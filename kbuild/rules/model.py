@@ -1,7 +1,7 @@
 """Root-over-NFS requirements as data: what a rule, a NIC and a renamed symbol are.
 
 A rule says what a kernel needs to mount its root over NFS, for which kernel
-versions (``packaging`` specifiers) and under which condition (what the boot
+versions (``packaging`` specifiers, :class:`KernelRange`) and under which condition (what the boot
 entry or the host asks for). Four shapes, one per rule:
 
 * ``symbol = "NFS_FS"`` with ``want = "y"``: a Kconfig symbol must have one of
@@ -24,12 +24,16 @@ turns each entry into rules conditioned on ``nic = NAME``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from packaging.specifiers import SpecifierSet
-from packaging.version import Version
+import operator
+import re
 
 from kbuild.errors import UserError
+from kbuild.util.record import field, record
+from kbuild.util.versions import KernelRelease
+
+TYPE_CHECKING = False   # neither typing nor packaging on `kbuild verify`'s path (issue 13)
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 # fact -> allowed values (None: free text, checked elsewhere)
 FACTS: dict[str, frozenset[str] | None] = {
@@ -77,7 +81,7 @@ TRISTATE = ("y", "m", "n")
 NIC_DRIVERS = "@nic-drivers"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Condition:
     """One fact of a rule's ``when``: the values it matches, or (negated) must not match."""
 
@@ -96,7 +100,85 @@ class Condition:
         return f"{self.fact}{'!=' if self.negated else '='}{vals}"
 
 
-@dataclass(frozen=True)
+_COMPARE = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le,
+            ">": operator.gt, "<": operator.lt}
+
+
+def _trimmed(release: tuple[int, ...]) -> tuple[int, ...]:
+    """Trailing zeros dropped: packaging compares 6.1 and 6.1.0 as equal."""
+    end = len(release)
+    while end > 1 and release[end - 1] == 0:
+        end -= 1
+    return release[:end]
+
+
+_CLAUSE = re.compile(r"(>=|<=|==|!=|>|<)v?([0-9]{1,9}(?:\.[0-9]{1,9}){0,3})(\.\*)?")
+
+
+class KernelRange:
+    """The kernel versions a rule applies to: a ``packaging`` specifier set (the text was
+    checked by :class:`packaging.specifiers.SpecifierSet` when the rules were read).
+    Clauses of the forms kbuild's rules use (``>=``, ``>``, ``<=``, ``<``, ``==``, ``!=``
+    on X.Y[.Z], ``==X.Y.*``) are evaluated here, as packaging evaluates them for release
+    versions, so that checking a config never loads packaging (about 6 ms of every
+    ``kbuild verify``); any other text is left to packaging."""
+
+    __slots__ = ("text", "_clauses")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        clauses: list[tuple[str, tuple[int, ...], bool]] | None = []
+        for part in text.replace(" ", "").split(","):
+            if not part:
+                continue
+            m = _CLAUSE.fullmatch(part)
+            if m is None or (m.group(3) and m.group(1) not in ("==", "!=")):
+                clauses = None
+                break
+            assert clauses is not None
+            want = tuple(int(n) for n in m.group(2).split("."))
+            clauses.append((m.group(1), want if m.group(3) else _trimmed(want), bool(m.group(3))))
+        self._clauses = clauses
+
+    def contains(self, version: KernelRelease | Version, prereleases: bool = True) -> bool:
+        """Does ``version`` (a release: X.Y[.Z]) satisfy every clause?"""
+        if self._clauses is None:
+            from packaging.specifiers import SpecifierSet
+            from packaging.version import Version
+
+            return SpecifierSet(self.text).contains(Version(str(version)), prereleases=True)
+        release = tuple(version.release)
+        have = _trimmed(release)
+        for op, want, prefix in self._clauses:
+            if prefix:
+                padded = release + (0,) * max(0, len(want) - len(release))
+                ok = (padded[:len(want)] == want) == (op == "==")
+            else:
+                ok = _COMPARE[op](have, want)
+            if not ok:
+                return False
+        return True
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"KernelRange({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KernelRange) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __getstate__(self) -> str:
+        return self.text
+
+    def __setstate__(self, text: str) -> None:
+        self.__init__(text)  # type: ignore[misc]
+
+
+@record(frozen=True)
 class Rule:
     """One requirement; see the module docstring for the four shapes."""
 
@@ -106,7 +188,7 @@ class Rule:
     want: tuple[str, ...] = ("y",)     # in order of preference
     measure: str | None = None
     limit: int | None = None
-    kernel: SpecifierSet | None = None
+    kernel: KernelRange | None = None
     when: tuple[Condition, ...] = ()
     severity: str = "error"
     reason: str = ""
@@ -124,7 +206,7 @@ class Rule:
     def where(self) -> str:
         return f"{self.path}:{self.line}" if self.line else self.path
 
-    def applies_to(self, version: Version | None) -> bool:
+    def applies_to(self, version: KernelRelease | Version | None) -> bool:
         if self.kernel is None or version is None:
             return True
         return self.kernel.contains(version, prereleases=True)
@@ -133,7 +215,7 @@ class Rule:
         return all(c.holds(facts) for c in self.when)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Nic:
     """A NIC driver: the name users give (module name) and the symbols it needs."""
 
@@ -146,19 +228,19 @@ class Nic:
     arch: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Renamed:
     """A symbol a kernel from ``since`` on no longer has; ``use`` replaces it, if anything."""
 
     name: str
-    since: Version
+    since: KernelRelease
     what: str
     use: str | None
     source: str
     where: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RuleSet:
     """The loaded rules in table order, the NICs by name, the files they came from and the
     renamed symbols. :meth:`nic` raises UserError for an unknown NIC."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from kbuild.rules.model import KernelRange
 from kbuild.util.toml import KeyPath, LazyKeyLines, TomlChecker
 
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9:._-]*$")
@@ -42,7 +43,7 @@ class RuleChecker(TomlChecker):
     def text(self, data: dict[str, Any], key: str, where: KeyPath, required: bool = True) -> str | None:
         return self.string(data, key, where, required=required, nonempty=True)
 
-    def kernel(self, data: dict[str, Any], where: KeyPath) -> SpecifierSet | None:
+    def kernel(self, data: dict[str, Any], where: KeyPath) -> KernelRange | None:
         raw = data.get("kernel")
         if raw is None:
             return None
@@ -50,7 +51,8 @@ class RuleChecker(TomlChecker):
             self.error(where + ("kernel",), "kernel must be a string of version specifiers")
             return None
         try:
-            return SpecifierSet(raw)
+            SpecifierSet(raw)
+            return KernelRange(raw)
         except InvalidSpecifier:
             self.error(where + ("kernel",), f"kernel = {raw!r} is not a version specifier",
                        'write e.g. ">=3.2" or ">=4.17,<6.16"')

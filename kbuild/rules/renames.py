@@ -8,7 +8,7 @@ from kbuild.errors import KbuildError
 def describe(name: str, kernel_version: str | None) -> str | None:
     """A hint for an unknown symbol that kbuild knows was renamed or removed."""
     from kbuild.rules.load import load_rules
-    from kbuild.util.versions import parse_kernel_version
+    from kbuild.util.versions import kernel_release
 
     try:
         entry = load_rules().renamed.get(name)
@@ -19,7 +19,7 @@ def describe(name: str, kernel_version: str | None) -> str | None:
     text = f"CONFIG_{name} was {entry.what} in Linux {entry.since}"
     if entry.use:
         text += f"; use CONFIG_{entry.use}"
-    version = parse_kernel_version(kernel_version)
+    version = kernel_release(kernel_version)
     if version is not None and version < entry.since:
         text += f" (this kernel, {kernel_version}, predates that: check the spelling)"
     return text

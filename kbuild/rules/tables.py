@@ -11,10 +11,10 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from kbuild.rules.model import Condition, Nic, Renamed, Rule, normalize_nic
+from kbuild.rules.model import Condition, KernelRange, Nic, Renamed, Rule, normalize_nic
 from kbuild.rules.reader import SYMBOL, RuleChecker
 from kbuild.util.toml import KeyPath
-from kbuild.util.versions import parse_kernel_version
+from kbuild.util.versions import kernel_release
 
 _NIC = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _NIC_KEYS = {"symbols", "class", "aliases", "what", "source", "kernel", "arch"}
@@ -38,7 +38,7 @@ def read_renamed(c: RuleChecker, name: str, body: Any) -> Renamed | None:
     if where is None:
         return None
     since_raw = c.text(body, "since", where)
-    since = parse_kernel_version(since_raw) if since_raw else None
+    since = kernel_release(since_raw) if since_raw else None
     if since_raw and since is None:
         c.error(where + ("since",), f"since = {since_raw!r} is not a kernel version X.Y[.Z]")
     what = c.text(body, "what", where)
@@ -95,7 +95,8 @@ def nic_rules(nic: Nic, path: str, line: int | None, kernel_raw: Any, c: RuleChe
     kernel = None
     if isinstance(kernel_raw, str):
         try:
-            kernel = SpecifierSet(kernel_raw)
+            SpecifierSet(kernel_raw)
+            kernel = KernelRange(kernel_raw)
         except InvalidSpecifier:
             kernel = None  # already reported by read_nic
     when: list[Condition] = [Condition("nic", frozenset({nic.name}), False)]

@@ -18,14 +18,12 @@ import subprocess
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
 from kbuild.errors import UserError
 from kbuild.util.files import atomic_write_text, remove_stale_siblings, temp_sibling
-
-Progress = Callable[[str], None]
+from kbuild.util.progress import Progress
 
 
 def _check_member(member: tarfile.TarInfo, archive: str) -> PurePosixPath:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from kbuild.errors import InfraError, UserError
@@ -25,8 +24,8 @@ from kbuild.site.model import Site, Source
 from kbuild.source.apt import AptState, Candidate, extract_member
 from kbuild.util import versions as debversion
 from kbuild.util.files import exclusive_lock, sha256_file
+from kbuild.util.progress import Progress
 
-Progress = Callable[[str], None]
 _STATES: dict[Path, AptState] = {}
 
 
@@ -164,15 +163,19 @@ def _locked_candidate(site: Site, src: Source, entry: LockEntry) -> Candidate:
                      path=site.lock_file, hint=f"kbuild pin {src.name} --latest")
 
 
-def relock_site(site: Site, say: Progress | None = None) -> Site:
+def relock_site(site: Site, say: Progress | None = None, needed: set[str] | None = None) -> Site:
     """Resolve every deb source whose file is not cached yet (before doit builds its tasks).
 
-    Sources already in the cache cost nothing (no network). Returns the site with the
-    lock entries it now has.
+    Sources already in the cache cost nothing (no network). With ``needed`` (names of
+    sources), a source that is locked but not cached is resolved only if it is needed;
+    one without a lock entry always is (its files cannot be named otherwise). Returns the
+    site with the lock entries it now has.
     """
     changed = False
     for src in list(site.sources.values()):
         if not src.is_deb or not needs_network(site, src):
+            continue
+        if needed is not None and src.locked is not None and src.name not in needed:
             continue
         new = resolve(site, src, locked=locked_mode(site), say=say)
         if new.locked != src.locked:

@@ -32,6 +32,7 @@ from kbuild.util.files import (
     sha256_text,
     temp_sibling,
 )
+from kbuild.util.progress import Progress
 from kbuild.util.versions import kernel_version, read_kernel_version
 
 
@@ -179,7 +180,8 @@ def _patch_failure(patch: str, output: str) -> str:
     return f"patch {patch} does not apply: {output.strip()[-400:]}"
 
 
-def apply_series(site: Site, src: Source, pristine: Path, series_name: str) -> PatchReport:
+def apply_series(site: Site, src: Source, pristine: Path, series_name: str,
+                 progress: Progress | None = None) -> PatchReport:
     series = load_series(site, series_name)
     dest = patched_tree_path(site, src, series_name)
     stamp = layout.tree_stamp(dest)
@@ -200,7 +202,9 @@ def apply_series(site: Site, src: Source, pristine: Path, series_name: str) -> P
         if r.returncode != 0:
             raise InfraError(f"cannot copy {pristine}: {r.stderr.strip()}")
         layout.tree_stamp(tmp).unlink(missing_ok=True)
-        for entry in used:
+        for i, entry in enumerate(used, 1):
+            if progress:
+                progress(f"patch {series_name}: {i}/{len(used)} {entry.file}")
             patch_path = series.directory / entry.file
             text = patch_path.read_text(errors="replace")
             for rel in touched_files(text):

@@ -39,13 +39,53 @@ def load_site_for_tasks(path: str) -> Site:
         if get_var("locked", None) not in (None, "", "0"):
             os.environ["KBUILD_LOCKED"] = "1"
         try:
-            s = debsource.relock_site(s)
+            s = debsource.relock_site(s, needed=sources_needed(s, requested_tasks()))
         except KbuildError as e:
             if isinstance(e, UserError) and debsource.locked_mode(s):
                 raise
             print(f"warning: cannot resolve the deb sources now ({e.message}); the fetch task "
                   "will try again", file=sys.stderr)
     return s
+
+
+# doit's commands: `run` (the default) runs the tasks named after it; these run none.
+_RUNNING_COMMANDS = ("run",)
+_IDLE_COMMANDS = ("list", "info", "forget", "clean", "ignore", "dumpdb", "tabcompletion", "help",
+                  "reset-dep")
+
+
+def requested_tasks(argv: list[str] | None = None) -> list[str] | None:
+    """The tasks this `doit` process was asked to run (from its command line), or None when
+    that cannot be told (doit run from Python, a default task list): then every source
+    counts. ``[]`` for commands that run no task (``doit list``)."""
+    argv = sys.argv if argv is None else argv
+    if not argv or os.path.basename(argv[0]) != "doit":
+        return None
+    words = [w for w in argv[1:] if not w.startswith("-") and "=" not in w]
+    if words and words[0] in _RUNNING_COMMANDS:
+        words = words[1:]
+    elif words and words[0] in _IDLE_COMMANDS:
+        return []
+    return words or None
+
+
+def sources_needed(site: Site, tasks: list[str] | None) -> set[str] | None:
+    """The sources ``tasks`` work on (None: all). A stage, kernel or boot task publishes
+    every built profile, so it needs them all."""
+    if tasks is None:
+        return None
+    needed: set[str] = set()
+    for task in tasks:
+        base, _, name = task.partition(":")
+        if base in ("fetch", "unpack") and name in site.sources:
+            needed.add(name)
+        elif base == "patch" and "@" in name:
+            needed.add(name.rsplit("@", 1)[1])
+        elif base in ("config", "verify", "build") and name in site.profiles:
+            needed.add(site.profiles[name].source)
+        else:
+            return None
+    return needed
 
 
 @action
@@ -66,12 +106,17 @@ def act_source(site_path: str, name: str, step: str) -> None:
 def act_patch(site_path: str, profile: str) -> None:
     from kbuild.site.layout import pristine_tree
     from kbuild.source.patches import apply_series
+    from kbuild.util.progress import ProgressLine
 
     s = load_site_for_tasks(site_path)
     p = s.profile(profile)
     src = s.sources[p.source]
     assert p.patches is not None
-    report = apply_series(s, src, pristine_tree(s, src), p.patches)
+    progress = ProgressLine(interval=30)
+    try:
+        report = apply_series(s, src, pristine_tree(s, src), p.patches, progress)
+    finally:
+        progress.done()
     note = f"patches/{p.patches}: {len(report.applied)} applied to {report.kernelversion}"
     if report.skipped:
         note += f", {len(report.skipped)} outside their version range ({', '.join(report.skipped)})"

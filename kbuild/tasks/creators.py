@@ -6,7 +6,7 @@ kbuild error (while making tasks or in an action) into its one message.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,42 @@ def doit_config() -> dict[str, Any]:
 
 def _site() -> Site:
     return load_site_for_tasks(str(tasks_site_file()))
+
+
+class config_changed_later(config_changed):
+    """doit's config_changed with the values made only when doit checks the task: doit
+    makes every task of every profile on each run, and a task not asked for (stage's
+    site digest, another profile's fragments) then costs nothing. ``make`` is a
+    module-level function with plain arguments (``doit -n`` pickles tasks)."""
+
+    def __init__(self, make: Callable[..., dict[str, Any]], *args: str) -> None:
+        super().__init__({})
+        self.make, self.args = make, args
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        self.config = self.make(*self.args)
+        result: bool = super().__call__(task, values)
+        return result
+
+
+def _config_values(site_path: str, name: str) -> dict[str, Any]:
+    from kbuild.build.configure import fragments_digest
+
+    s = load_site_for_tasks(site_path)
+    p = s.profiles[name]
+    return {"schema": SCHEMA, "base": p.base, "arch": p.arch, "fragments": list(p.fragments),
+            "digest": fragments_digest(s, p)}
+
+
+def _stage_values(site_path: str, name: str) -> dict[str, Any]:
+    from kbuild.publish.stage import site_digest
+
+    s = load_site_for_tasks(site_path)
+    # Other profiles' builds are published as they are: their records count through
+    # their content (a file_dep would make doit rebuild those profiles too).
+    others = {n: _file_digest(str(layout.build_record(s, p)))
+              for n, p in s.profiles.items() if n != name}
+    return {"schema": SCHEMA, "site": site_digest(s), "other_builds": others}
 
 
 def _code(*packages: str, pattern: str = "*.py") -> list[str]:
@@ -128,8 +164,6 @@ def task_patch() -> Iterator[dict[str, Any]]:
 @creates_tasks
 def task_config() -> Iterator[dict[str, Any]]:
     """Merge base + fragments with kconfiglib; fail before building if a value did not stick"""
-    from kbuild.build.configure import fragments_digest
-
     s = _site()
     sp = str(s.path)
     code = _code("build", "kconfig", "site")
@@ -141,9 +175,7 @@ def task_config() -> Iterator[dict[str, Any]]:
             "file_dep": [_tree_stamp(s, name)] + [str(s.fragment_path(f)) for f in p.fragments]
                         + code,
             "targets": [str(layout.config_path(s, p))],
-            "uptodate": [config_changed({"schema": SCHEMA, "base": p.base, "arch": p.arch,
-                                         "fragments": list(p.fragments),
-                                         "digest": fragments_digest(s, p)})],
+            "uptodate": [config_changed_later(_config_values, sp, name)],
         }
 
 
@@ -191,16 +223,11 @@ def task_build() -> Iterator[dict[str, Any]]:
 @creates_tasks
 def task_stage() -> Iterator[dict[str, Any]]:
     """Publish the built kernels and boot entries into artifacts/tftpboot"""
-    from kbuild.publish.stage import site_digest
-
     s = _site()
     sp = str(s.path)
     records = {n: str(layout.build_record(s, p)) for n, p in s.profiles.items()}
     code = _code("publish", "boot")
     for name in s.profiles:
-        # Other profiles' builds are published as they are: their records count through
-        # their content (a file_dep would make doit rebuild those profiles too).
-        others = {n: _file_digest(r) for n, r in records.items() if n != name}
         yield {
             "name": name,
             "doc": f"stage {name} (and every other built profile) into "
@@ -210,8 +237,7 @@ def task_stage() -> Iterator[dict[str, Any]]:
             "task_dep": [f"build:{name}"],
             # No targets: every stage:<profile> publishes the same tree (all built
             # profiles), and doit forbids two tasks sharing a target.
-            "uptodate": [config_changed({"schema": SCHEMA, "site": site_digest(s),
-                                         "other_builds": others}),
+            "uptodate": [config_changed_later(_stage_values, sp, name),
                          (_tree_published, (str(layout.stage_dir(s)),))],
         }
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from kbuild.errors import InfraError
+
+TYPE_CHECKING = False    # typing itself is not imported: `kbuild verify` uses this module
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -48,6 +50,8 @@ def write_text_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    import hashlib  # here: OpenSSL's is the fast one for big files, and costs ~3 ms to load
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while True:
@@ -75,6 +79,8 @@ def remove_stale_siblings(dest: Path, kind: str) -> None:
 
 
 def sha256_text(text: str) -> str:
+    import hashlib
+
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -14,9 +14,11 @@ import fnmatch
 import re
 from pathlib import Path
 
-from packaging.version import Version
-
 from kbuild.errors import UserError
+
+TYPE_CHECKING = False   # neither typing nor packaging on `kbuild verify`'s path (issue 13)
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 # ASCII digits only (``\d`` would take "٦" and "²"), at most 9 of them per part, and
 # not followed by another digit: a part too long is no version, never a huge int.
@@ -37,10 +39,81 @@ def parse_number(text: str | None, max_digits: int = MAX_DIGITS) -> int | None:
 
 def parse_kernel_version(text: str | None) -> Version | None:
     """X.Y[.Z] from '6.1.192', '6.1.0-13-amd64', 'v5.10'; None when there is none."""
+    from packaging.version import Version
+
     m = _KERNEL.match(text) if text else None
     if not m:
         return None
     return Version(".".join(g for g in m.groups() if g is not None))
+
+
+class KernelRelease(tuple[int, ...]):
+    """X.Y[.Z] as numbers, compared as ``packaging`` compares these versions (6.1 == 6.1.0),
+    for the code that must not load ``packaging`` (kbuild verify); also compares with a
+    ``packaging`` Version. ``str()`` is the version as packaging writes it."""
+
+    def _key(self) -> tuple[int, ...]:
+        end = len(self)
+        while end > 1 and self[end - 1] == 0:
+            end -= 1
+        return tuple(self[:end])
+
+    @property
+    def release(self) -> tuple[int, ...]:
+        return tuple(self)
+
+    def __str__(self) -> str:
+        return ".".join(str(n) for n in self)
+
+    def __repr__(self) -> str:
+        return f"KernelRelease('{self}')"
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __eq__(self, other: object) -> bool:
+        o = _release_key(other)
+        return NotImplemented if o is None else self._key() == o
+
+    def __ne__(self, other: object) -> bool:
+        o = _release_key(other)
+        return NotImplemented if o is None else self._key() != o
+
+    def __lt__(self, other: object) -> bool:
+        o = _release_key(other)
+        return NotImplemented if o is None else self._key() < o
+
+    def __le__(self, other: object) -> bool:
+        o = _release_key(other)
+        return NotImplemented if o is None else self._key() <= o
+
+    def __gt__(self, other: object) -> bool:
+        o = _release_key(other)
+        return NotImplemented if o is None else self._key() > o
+
+    def __ge__(self, other: object) -> bool:
+        o = _release_key(other)
+        return NotImplemented if o is None else self._key() >= o
+
+
+def _release_key(other: object) -> tuple[int, ...] | None:
+    if type(other) is KernelRelease:
+        return other._key()
+    release = getattr(other, "release", other)
+    if not isinstance(release, tuple) or not all(isinstance(n, int) for n in release):
+        return None
+    key = tuple(release)
+    while len(key) > 1 and key[-1] == 0:
+        key = key[:-1]
+    return key
+
+
+def kernel_release(text: str | None) -> KernelRelease | None:
+    """Like :func:`parse_kernel_version`, as a :class:`KernelRelease` (no ``packaging``)."""
+    m = _KERNEL.match(text) if text else None
+    if not m:
+        return None
+    return KernelRelease(int(g) for g in m.groups() if g is not None)
 
 
 def kernel_version(text: str) -> Version:

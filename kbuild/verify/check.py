@@ -19,23 +19,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from packaging.version import Version
-
-from kbuild.boot.entry import BootSpec, entry_from_cmdline
+from kbuild.boot.spec import BootSpec, entry_from_cmdline
 from kbuild.errors import UserError
 from kbuild.kconfig.configfile import ConfigValues, read_values
 from kbuild.rules.load import load_rules
 from kbuild.rules.model import RuleSet
-from kbuild.util.versions import parse_kernel_version, read_kernel_version
+from kbuild.util.record import field, record
+from kbuild.util.versions import KernelRelease, kernel_release, read_kernel_version
 from kbuild.verify.facts import EntryFacts, entry_facts
 from kbuild.verify.fix import search_fix
 from kbuild.verify.report import BadConfigError, EntryInfo, VerifyReport
 from kbuild.verify.verdicts import SymbolValues, evaluate, stale_symbols
 
+TYPE_CHECKING = False   # typing is not imported on `kbuild verify`'s path (issue 13)
 if TYPE_CHECKING:
     from kbuild.kconfig.tree import KconfigTree
 
@@ -65,7 +63,7 @@ def detect_arch(cfg: ConfigValues) -> tuple[str, str]:
     return "x86_64", "assumed"
 
 
-@dataclass
+@record
 class ConfigUnderTest:
     """One config read for checking: its values (resolved against a source tree once
     :meth:`resolve` ran), the kernel version and arch the rules are chosen for, and the
@@ -78,7 +76,7 @@ class ConfigUnderTest:
     arch_source: str
     version_text: str
     version_source: str
-    version: Version
+    version: KernelRelease
     complete: bool                  # a full .config: not a savedefconfig or fragment
     notes: list[str]
     srctree: str | None = None
@@ -151,13 +149,13 @@ def read_config_under_test(config: str | Path, *, display: str | None = None,
             version_text, version_source = DEFAULT_KERNEL, "assumed"
             notes.append(f"kernel version unknown (no '# Linux/... Kernel Configuration' header): "
                          f"assuming {DEFAULT_KERNEL}; pass --kernel-version")
-    version = parse_kernel_version(version_text)
+    version = kernel_release(version_text)
     if version is None:
         raise UserError(f"kernel version {_shorten(version_text)!r} is not X.Y or X.Y.Z "
                         "(ASCII digits, at most 9 per part)",
                         path=shown if version_source == "header" else None,
                         hint="pass --kernel-version 6.1 (or 6.1.192)")
-    if tree_version and parse_kernel_version(tree_version) != version:
+    if tree_version and kernel_release(tree_version) != version:
         notes.append(f"the config says Linux {version_text}, the source tree is {tree_version}: "
                      "values are resolved against the tree")
     subject = ConfigUnderTest(Path(config), shown, cfg, arch, arch_source, version_text,
@@ -166,7 +164,7 @@ def read_config_under_test(config: str | Path, *, display: str | None = None,
     return subject, ruleset
 
 
-@dataclass
+@record
 class EntryUnderTest:
     """A boot entry with the facts the rules test and the notes about it."""
 

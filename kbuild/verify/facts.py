@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from kbuild.boot.cmdline import nfsroot_device_bytes, nfsroot_option_bytes, parse_ip, parse_nfsroot
-from kbuild.boot.entry import BootSpec
+from kbuild.boot.spec import BootSpec
 from kbuild.rules.model import Nic, RuleSet
+from kbuild.util.record import record
 
 _NFS_ROOT_DEVICES = ("/dev/nfs", "ff", "00ff", "0xff", "0:255")
 
@@ -24,7 +24,7 @@ _UML_VECTOR = re.compile(r"^vec\d+:")
 _UML_TUNTAP = re.compile(r"^eth\d+=tuntap\b")
 
 
-@dataclass
+@record
 class EntryFacts:
     """An entry's facts (name -> values), the lengths limit rules measure, and notes."""
 

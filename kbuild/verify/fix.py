@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from packaging.version import Version
 
 from kbuild.kconfig.configfile import assignment
 from kbuild.rules.model import RuleSet
 from kbuild.util.files import atomic_write_text
+from kbuild.util.versions import KernelRelease
 from kbuild.verify.facts import EntryFacts
 from kbuild.verify.report import FixInfo, VerifyReport
 from kbuild.verify.verdicts import SymbolValues, evaluate
 
+TYPE_CHECKING = False   # typing is not imported on `kbuild verify`'s path (issue 13)
 if TYPE_CHECKING:
     from kbuild.kconfig.tree import KconfigTree
 
 
 def search_fix(tree: KconfigTree, config: Path, out: Path, report: VerifyReport, ruleset: RuleSet,
-               version: Version, facts: Sequence[EntryFacts], base: SymbolValues) -> FixInfo:
+               version: KernelRelease, facts: Sequence[EntryFacts], base: SymbolValues) -> FixInfo:
     """Search the fragment for the report's fixable failures; every entry of ``facts``
     (the profile's and its hosts' entries) must pass with it. Writes ``out`` only when
     the fragment is verified; the rest (entry problems) is listed as left out."""

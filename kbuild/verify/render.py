@@ -4,14 +4,16 @@ summary of the doit task, the RequirementError, and the JSON document
 """
 from __future__ import annotations
 
-from typing import Any
-
 from kbuild.errors import Diagnostic, KbuildError, RequirementError
 from kbuild.kconfig.configfile import assignment
 from kbuild.verify.report import Check, FixInfo, VerifyReport
 
 JSON_SCHEMA_ID = "https://kbuild.invalid/schemas/verify-1.json"
 REPORT_VERSION = 1
+
+TYPE_CHECKING = False   # typing is not imported on `kbuild verify`'s path (issue 13)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _short(check: Check) -> str:

@@ -6,9 +6,8 @@ by :func:`kbuild.verify.check.verify_config`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from kbuild.errors import InputErrors
+from kbuild.util.record import field, record
 
 _MAX_INPUT_ERRORS = 20
 
@@ -20,7 +19,7 @@ class BadConfigError(InputErrors):
     more_what = "more malformed line(s)"
 
 
-@dataclass
+@record
 class Check:
     """One rule evaluated against one config and boot entry.
 
@@ -55,7 +54,7 @@ class Check:
         return self.verdict == "fail" or (self.verdict == "unknown" and self.severity == "error")
 
 
-@dataclass
+@record
 class EntryInfo:
     """The boot entry a report was made for: where it came from, its loader format and
     label, its command line, and whether it loads an initramfs or a hypervisor."""
@@ -69,7 +68,7 @@ class EntryInfo:
     assumed: bool = False
 
 
-@dataclass
+@record
 class FixInfo:
     """The outcome of --fix: the assignments found (and why each), whether resolving the
     config with them passed (then ``path`` names the fragment written), what still fails,
@@ -84,7 +83,7 @@ class FixInfo:
     resolutions: int
 
 
-@dataclass
+@record
 class VerifyReport:
     """Everything ``kbuild verify`` found about one config and one boot entry.
 

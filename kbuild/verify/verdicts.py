@@ -7,10 +7,9 @@ on the entry alone.
 """
 from __future__ import annotations
 
-from packaging.version import Version
-
 from kbuild.kconfig.configfile import ConfigValues, assignment
 from kbuild.rules.model import Rule, RuleSet
+from kbuild.util.versions import KernelRelease
 from kbuild.verify.facts import EntryFacts
 from kbuild.verify.report import Check
 
@@ -52,7 +51,7 @@ def _module_message(rule: Rule, name: str) -> str:
                            f"mounted yet when it is needed; {rule.reason}")
 
 
-def evaluate(rules: RuleSet, version: Version, facts: EntryFacts,
+def evaluate(rules: RuleSet, version: KernelRelease, facts: EntryFacts,
              values: SymbolValues) -> tuple[list[Check], int]:
     """Every applicable rule as a :class:`Check`; also how many rules applied."""
     checks = []
@@ -141,7 +140,7 @@ def _any_of_found(found: dict[str, str], want: tuple[str, ...], unknown: bool) -
     return "none: " + ", ".join(f"{k} {v}" for v, k in sorted(counts.items(), key=lambda i: -i[1]))
 
 
-def stale_symbols(rules: RuleSet, version: Version, cfg: ConfigValues) -> list[Check]:
+def stale_symbols(rules: RuleSet, version: KernelRelease, cfg: ConfigValues) -> list[Check]:
     """Warnings for symbols the config sets that this kernel no longer has."""
     out = []
     for name, r in rules.renamed.items():

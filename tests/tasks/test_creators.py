@@ -116,3 +116,21 @@ def test_file_dependencies_are_the_package_files_of_each_stage(site, monkeypatch
     assert deps(creators.task_verify) == (files("verify") | files("rules") | files("boot") | files("kconfig")
                                           | files("rules", "*.toml"))
     assert deps(creators.task_stage) == files("publish") | files("boot")
+
+
+def test_only_the_sources_of_the_requested_tasks_are_resolved_when_not_cached(tmp_path):
+    from kbuild.site.load import load_site
+    from kbuild.tasks.actions import requested_tasks, sources_needed
+
+    site = load_site(make_site(tmp_path / "site"))
+    profile = next(iter(site.profiles.values()))
+    assert requested_tasks(["/x/.venv/bin/doit", "config:" + profile.name, "locked=1"]) \
+        == ["config:" + profile.name]
+    assert requested_tasks(["/x/.venv/bin/doit", "list", "--all"]) == []
+    assert requested_tasks(["/x/.venv/bin/doit"]) is None            # default tasks: all
+    assert requested_tasks(["/usr/bin/pytest", "config:x"]) is None  # not doit's command line
+    assert sources_needed(site, ["config:" + profile.name, "fetch:" + profile.source]) \
+        == {profile.source}
+    assert sources_needed(site, []) == set()
+    assert sources_needed(site, ["kernel:" + profile.name]) is None   # stage publishes all
+    assert sources_needed(site, ["config:no-such-profile"]) is None
