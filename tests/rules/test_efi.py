@@ -228,3 +228,35 @@ def test_verify_cli_trait_option(tmp_path):
     assert r.returncode == 1 and "efi-stub" in r.stdout
     bad = subprocess.run(argv + ["--trait", "uefi"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+@pytest.mark.realtree
+def test_nfsroot_passes_efi_and_the_secure_boot_fragment_gives_it_lockdown(linux_src, nfsroot_config,
+                                                                             tmp_path):
+    """The shipped nfsroot kernel has EFI + EFI_STUB and no modules; with [secure_boot] it
+    would lack lockdown, which fragments/secure-boot.config adds on Debian's tree."""
+    from kbuild.kconfig import base as kconfig_base
+    from kbuild.kconfig import environment as toolchain
+    from kbuild.kconfig import merge as kconfig_merge
+    from kbuild.kconfig import tree as kconfig
+    from kbuild.kconfig.configfile import read_config
+    from tests.e2e import REPO
+
+    entry = entry_from_cmdline("console=ttyS0,115200 ip=dhcp root=/dev/nfs "
+                               "nfsroot=10.0.2.2:/nfsroot,vers=4,tcp rw init=/init")
+    kw = dict(entry=entry, nics=["e1000", "virtio_net"])
+    assert verify.verify_config(nfsroot_config, traits=["efi"], **kw).passed
+    sb = verify.verify_config(nfsroot_config, traits=["secure-boot"], srctree=linux_src,
+                              workdir=tmp_path / "w1", **kw)
+    assert sb.facts["tree"] == ["debian"]
+    assert set(failed(sb)) == {"sb-lockdown-lsm", "sb-lockdown-debian"}
+    env = toolchain.kconfig_environment(linux_src, "x86_64", toolchain.detect_toolchain())
+    tree = kconfig.load_tree(linux_src, "x86_64", env, tmp_path / "work")
+    kconfig_base.apply_base(tree, str(nfsroot_config))
+    merged = kconfig_merge.merge_fragments(tree, [read_config(REPO / "fragments/secure-boot.config")])
+    assert merged.errors == [] and kconfig_merge.check_requested(tree, merged.requested) == []
+    fixed = tmp_path / "sb.config"
+    fixed.write_text(kconfig.config_text(tree))
+    again = verify.verify_config(fixed, traits=["secure-boot"], **kw)
+    assert again.facts["tree"] == ["debian"]          # the config itself names the option now
+    assert again.passed, failed(again)
