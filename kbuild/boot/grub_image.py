@@ -47,7 +47,7 @@ export kb_host_lookup
 """
 
 
-def _identity() -> str:
+def identity() -> str:
     """What the image is a function of: the GRUB build (every module file's name, size and
     mtime, as Debian's package installs them), the module list and the embedded config."""
     ident = hashlib.sha256()
@@ -65,7 +65,7 @@ def efi_netboot_image(cache: Path) -> Path:
     if tool is None or not (MODULE_DIR / "multiboot2.mod").is_file():
         raise InfraError(f"grub-mkimage or {MODULE_DIR}/multiboot2.mod not found",
                          hint="install grub-efi-amd64-bin (scripts/setup does)")
-    out = cache / f"grub-efi-unsigned-{_identity()}.efi"
+    out = cache / f"grub-efi-unsigned-{identity()}.efi"
     if out.is_file():
         return out
     cache.mkdir(parents=True, exist_ok=True)

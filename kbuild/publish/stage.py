@@ -254,6 +254,11 @@ def site_digest(site: Site) -> str:
                      "libcom32.c32", "bootx64.efi", "grubx64.efi", "mmx64.efi", "ipxe.efi",
                      "snponly.efi")},
     }
+    if any("grub-efi-unsigned" in p.loaders for p in site.profiles.values()):
+        # the image is made from the installed GRUB's modules
+        from kbuild.boot import grub_image
+
+        data["grub_efi_unsigned"] = grub_image.identity() if grub_image.MODULE_DIR.is_dir() else "missing"
     for prof in data["profiles"].values():
         prof.pop("line", None)
     for host in data["hosts"]:
