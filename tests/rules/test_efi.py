@@ -260,3 +260,13 @@ def test_nfsroot_passes_efi_and_the_secure_boot_fragment_gives_it_lockdown(linux
     again = verify.verify_config(fixed, traits=["secure-boot"], **kw)
     assert again.facts["tree"] == ["debian"]          # the config itself names the option now
     assert again.passed, failed(again)
+
+
+def test_trait_applies_to_every_config_of_a_many_config_call(tmp_path):
+    good = write_config(tmp_path, EFI, name="good.config")
+    bad = write_config(tmp_path, {}, name="bad.config")
+    argv = [str(BIN / "kbuild"), "verify", str(good), str(bad), "--nic", "e1000", "--cmdline",
+            ENTRY, "--trait", "efi"]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"{good}: PASS" in r.stdout and f"{bad}: FAIL" in r.stdout
