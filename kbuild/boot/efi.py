@@ -23,25 +23,43 @@ ARCH_EFI_X64 = (7, 9)      # 9 is "EFI x86-64" by the RFC, 7 what firmware sends
 ARCH_EFI_X64_HTTP = 16
 
 
+# the unsigned GRUB EFI image with multiboot2 (kbuild/boot/grub_image.py): Xen under UEFI,
+# Secure Boot off; booted by the firmware directly (DHCP boot file), no shim
+GRUB_EFI_UNSIGNED = "grub-efi-unsigned"
+
+
 def boot_file(loaders: Sequence[str]) -> str | None:
     """The DHCP boot file a UEFI x86-64 client of these loaders gets (None: no UEFI loader)."""
     if "grub-efi" in loaders:
         return "bootx64.efi"
+    if GRUB_EFI_UNSIGNED in loaders:
+        from kbuild.boot.grub_image import BOOT_FILE
+
+        return BOOT_FILE
     return None
 
 
-def grub_menu_entries(bios: Sequence[BootEntry], uefi: Sequence[BootEntry]
+def grub_menu_entries(bios: Sequence[BootEntry], uefi: Sequence[BootEntry],
+                      uefi_unsigned: Sequence[BootEntry] = ()
                       ) -> tuple[list[BootEntry], dict[str, str]]:
     """The entries of grub/grub.cfg, and the platform of those offered on one only: a
     multiboot (Xen) entry cannot run in the signed EFI image, which has no multiboot, so
-    it is offered on ``pc`` only. A UEFI profile's plain Linux entry boots on both (GRUB's
-    BIOS image starts a bzImage as well), so it is not wrapped."""
+    it is offered on ``pc`` only; when the unsigned EFI image is staged too
+    (``uefi_unsigned``), a multiboot2 entry is offered on ``multiboot2``: pc, or an EFI
+    GRUB that says it has multiboot2 (:mod:`kbuild.boot.grub_image`). A UEFI profile's
+    plain Linux entry boots on both (GRUB's BIOS image starts a bzImage as well), so it
+    is not wrapped."""
     entries: list[BootEntry] = []
     platform_of: dict[str, str] = {}
-    efi_labels = {e.label for e in uefi}
-    bios_labels = {e.label for e in bios}
-    for e in list(bios) + [e for e in uefi if e.label not in bios_labels]:
+    efi_labels = {e.label for e in list(uefi) + list(uefi_unsigned)}
+    seen: set[str] = set()
+    for e in list(bios) + list(uefi) + list(uefi_unsigned):
+        if e.label in seen:
+            continue
+        seen.add(e.label)
         entries.append(e)
-        if e.label not in efi_labels:
+        if e.hypervisor and e.multiboot2 and uefi_unsigned:
+            platform_of[e.label] = "multiboot2"
+        elif e.label not in efi_labels or e.hypervisor:
             platform_of[e.label] = "pc"
     return entries, platform_of

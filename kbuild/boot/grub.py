@@ -49,11 +49,18 @@ def _header(default: str, timeout_s: int) -> list[str]:
             ""]
 
 
+# ``platform_of`` values that are not a $grub_platform name: a multiboot2 entry runs in
+# GRUB's BIOS image and in an EFI image with multiboot2 (kbuild/boot/grub_image.py sets
+# kb_multiboot2 in its embedded config; Debian's signed image has no multiboot2)
+_PLATFORM_TEST = {"multiboot2": '"$grub_platform" = pc -o "$kb_multiboot2" = yes'}
+
+
 def menu_config(entries: Sequence[BootEntry], default: str | None, timeout_s: int = 3,
                 efi_lookup: bool = False, platform_of: dict[str, str] | None = None) -> str:
     """The menu every GRUB image reads (``grub/grub.cfg``). ``efi_lookup`` adds the per-host
     lookup that Debian's signed EFI image does not do itself; ``platform_of`` maps a label to
-    the one ``$grub_platform`` (``pc`` or ``efi``) its entry is offered on."""
+    the one ``$grub_platform`` (``pc`` or ``efi``) its entry is offered on, or
+    ``multiboot2`` (pc, or an EFI image with multiboot2)."""
     if not entries:
         raise UserError("no GRUB entries to write")
     text = "\n".join(_header(default or entries[0].label, timeout_s))
@@ -63,7 +70,8 @@ def menu_config(entries: Sequence[BootEntry], default: str | None, timeout_s: in
         only = (platform_of or {}).get(e.label)
         body = menuentry(e)
         if only:
-            body = (f'if [ "$grub_platform" = {only} ]; then\n'
+            test = _PLATFORM_TEST.get(only) or f'"$grub_platform" = {only}'
+            body = (f"if [ {test} ]; then\n"
                     + "".join("    " + line + "\n" for line in body.splitlines()) + "fi\n")
         text += body
     return text

@@ -47,6 +47,8 @@ def host_files(host: Host, profile: Profile, entry: BootEntry, uml_binary: str |
     for loader, prefix, render in by_address:
         # kbuild's grub.cfg makes the signed EFI GRUB try the same names (boot/efi.py)
         uses = loader in profile.loaders or (loader == "grub2" and "grub-efi" in profile.loaders)
+        # the unsigned EFI image searches these names itself, as GRUB's BIOS image does
+        uses = uses or (loader == "grub2" and "grub-efi-unsigned" in profile.loaders)
         if not uses:
             continue
         text = render(entry)

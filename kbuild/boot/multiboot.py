@@ -10,6 +10,9 @@ from kbuild.errors import UserError
 
 MB1_MAGIC = 0x1BADB002
 MB2_MAGIC = 0xE85250D6
+# multiboot2 header tags (spec 3.1.8, 3.1.10): keep EFI boot services, EFI amd64 entry
+MB2_TAG_EFI_BS = 7
+MB2_TAG_ENTRY_EFI64 = 9
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,9 @@ class MultibootInfo:
     multiboot1: bool
     multiboot2: bool
     compressed: bool
+    # the MB2 header asks for EFI boot services and gives an amd64 EFI entry point: the
+    # image can be started by GRUB's multiboot2 on UEFI (Xen >= 4.9 has both tags)
+    efi64: bool = False
 
 
 def _head(path: Path, size: int) -> tuple[bytes, bool]:
@@ -45,12 +51,29 @@ def inspect(path: Path) -> MultibootInfo:
             mb1 = True
             break
     mb2 = False
+    tags: set[int] = set()
     for off in range(0, len(data) - 16, 8):
         magic, arch, length, checksum = struct.unpack_from("<IIII", data, off)
         if magic == MB2_MAGIC and (magic + arch + length + checksum) & 0xFFFFFFFF == 0:
             mb2 = True
+            tags = _mb2_tags(data, off, length)
             break
-    return MultibootInfo(mb1, mb2, compressed)
+    efi64 = {MB2_TAG_EFI_BS, MB2_TAG_ENTRY_EFI64} <= tags
+    return MultibootInfo(mb1, mb2, compressed, efi64)
+
+
+def _mb2_tags(data: bytes, header: int, length: int) -> set[int]:
+    """The tag types of the MB2 header at ``header`` (16 bytes of fixed fields, then
+    8-byte aligned tags up to the end tag, type 0)."""
+    tags: set[int] = set()
+    off, end = header + 16, min(header + length, len(data))
+    while off + 8 <= end:
+        kind, _flags, size = struct.unpack_from("<HHI", data, off)
+        if kind == 0 or size < 8:
+            break
+        tags.add(kind)
+        off += (size + 7) & ~7
+    return tags
 
 
 def decompress(path: Path) -> bytes:

@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(repeatable, or comma-separated)")
     parser.add_argument("--dom0", action="store_true",
                         help="the kernel boots as Xen dom0 (implied by a hypervisor in --entry)")
+    parser.add_argument("--trait", metavar="TRAIT", action="append", default=[],
+                        choices=["efi", "secure-boot"],
+                        help="how the machine boots it: efi (a UEFI loader starts it), "
+                             "secure-boot (UEFI Secure Boot; implies efi). Repeatable; "
+                             "--profile adds the profile's own")
     parser.add_argument("--srctree", metavar="DIR",
                         help="the kernel source: resolve the config as make olddefconfig does "
                              "and explain each failure with its Kconfig dependency chain")
@@ -135,7 +140,7 @@ def _verify(args: argparse.Namespace) -> VerifyReport:
         return verify_profile(site, site.profile(args.profile), rules, config=args.config,
                               entry=entry, nics=nics, arch=args.arch, dom0=dom0,
                               kernel_version=args.kernel_version, srctree=args.srctree,
-                              fix=args.fix)
+                              fix=args.fix, traits=args.trait)
     if args.site is not None:
         raise UserError("--site is only used with --profile")
     if args.config is None:
@@ -143,4 +148,4 @@ def _verify(args: argparse.Namespace) -> VerifyReport:
                         "(or --profile NAME for a profile's built config)")
     return verify_config(args.config, kernel_version=args.kernel_version, arch=args.arch,
                          entry=entry, nics=nics, dom0=dom0, rules=rules, srctree=args.srctree,
-                         fix=args.fix)
+                         fix=args.fix, traits=args.trait)

@@ -71,7 +71,8 @@ def run_many(args: argparse.Namespace, options: Options) -> int:
         try:
             report = verify_config(path, kernel_version=args.kernel_version, arch=args.arch,
                                    entry=options.entry, nics=options.nics, dom0=options.dom0,
-                                   rules=options.rules, srctree=args.srctree)
+                                   rules=options.rules, srctree=args.srctree,
+                                   traits=getattr(args, "trait", ()))
         except KbuildError as e:
             code = e.exit_code
             counts["error"] += 1

@@ -28,6 +28,13 @@ def boot_profile(site: Site, profile: Profile, timeout: float = 180.0) -> BootRe
         result.evidence.insert(0, f"uefi bootx64.efi (shim) → grubx64.efi: marker after "
                                f"{extra.marker_seconds:.1f} s")
         result.variant += f"; uefi {extra.variant}"
+    if "grub-efi-unsigned" in profile.loaders:
+        # UEFI without shim: OVMF PXE → kbuild's unsigned GRUB EFI → multiboot2 (Xen)
+        extra = boot_pxe(site, profile, timeout=timeout, loader="grub-efi-unsigned",
+                         nic="virtio-net-pci", firmware=UEFI)
+        result.evidence.insert(0, f"uefi grub/x86_64-efi/core.efi (unsigned GRUB): marker after "
+                               f"{extra.marker_seconds:.1f} s")
+        result.variant += f"; uefi {extra.variant}"
     if profile.secure_boot is not None:
         # Secure Boot on: Microsoft's keys (shim) plus the site certificate in db
         fw = secure_boot_firmware(profile.secure_boot.cert, layout.boot_dir(site, profile) / "grub-efi-sb")

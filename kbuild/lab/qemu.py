@@ -164,7 +164,8 @@ def boot_pxe(site: Site, profile: Profile, timeout: float = 180.0, nic: str = "e
              memory_mb: int | None = None, loader: str = "pxelinux",
              firmware: Firmware = BIOS, replace: dict[str, Path] | None = None) -> BootResult:
     """One PXE boot of the staged tree through ``loader`` (``pxelinux``, ``grub2``, ``ipxe``,
-    or under UEFI ``grub-efi``: shim → signed GRUB → grub.cfg's per-host lookup).
+    or under UEFI ``grub-efi``: shim → signed GRUB → grub.cfg's per-host lookup, or
+    ``grub-efi-unsigned``: kbuild's GRUB EFI image with multiboot2, for Xen).
     ``replace`` serves other content under staged names (relpath -> file), in the lab's own
     copy of the tree: how a test offers the firmware an unsigned kernel."""
     base = layout.boot_dir(site, profile)
@@ -179,6 +180,13 @@ def boot_pxe(site: Site, profile: Profile, timeout: float = 180.0, nic: str = "e
         elif loader == "grub2":
             tftp = pxe_tree_for(site, profile, workdir, QEMU_MAC, loader="grub2")
             bootfile = "grub/i386-pc/core.0"
+        elif loader == "grub-efi-unsigned":
+            # OVMF PXE → kbuild's unsigned GRUB EFI (multiboot2), which finds the per-MAC
+            # file itself; with Secure Boot off only
+            from kbuild.boot.grub_image import BOOT_FILE
+
+            tftp = pxe_tree_for(site, profile, workdir, QEMU_MAC, loader="grub2")
+            bootfile = BOOT_FILE
         elif loader == "grub-efi":
             tftp = pxe_tree_for(site, profile, workdir, QEMU_MAC, loader="grub2")
             bootfile = "bootx64.efi"

@@ -120,6 +120,11 @@ def plan_tree(site: Site, target: Path | None = None) -> StagePlan:
                 raise UserError(f"{hsrc.filename} has no multiboot header: not a Xen hypervisor",
                                 path=cached)
             mb2 = info.multiboot2
+            if "grub-efi-unsigned" in p.loaders and not info.efi64:
+                raise UserError(f"{hsrc.filename} has no multiboot2 EFI entry: GRUB EFI cannot "
+                                "start it (loader grub-efi-unsigned)", path=cached,
+                                hint="use a Xen >= 4.9 built with EFI support, or drop "
+                                     "grub-efi-unsigned from the profile's loaders")
             hyp_name = hsrc.filename
             hmeta = {"profile": p.name, "source": hsrc.name, "source_sha256": hsrc.sha256,
                      "role": "hypervisor", **source_provenance(hsrc)}
@@ -148,8 +153,13 @@ def plan_tree(site: Site, target: Path | None = None) -> StagePlan:
     if by_loader["grub-efi"]:
         for name in efi.GRUB_EFI_FILES:
             files.append(_loader_file(name))
-    if by_loader["grub2"] or by_loader["grub-efi"]:
-        ge, platform_of = efi.grub_menu_entries(by_loader["grub2"], by_loader["grub-efi"])
+    if by_loader["grub-efi-unsigned"]:
+        from kbuild.boot import grub_image
+        files.append(TreeFile(grub_image.BOOT_FILE, role="payload", meta={"origin": "grub-mkimage"},
+                              source=grub_image.efi_netboot_image(layout.cache_dir(site))))
+    if by_loader["grub2"] or by_loader["grub-efi"] or by_loader["grub-efi-unsigned"]:
+        ge, platform_of = efi.grub_menu_entries(by_loader["grub2"], by_loader["grub-efi"],
+                                                by_loader["grub-efi-unsigned"])
         files.append(TreeFile("grub/grub.cfg", data=grub.menu_config(
             ge, _default_label(ge), efi_lookup=bool(by_loader["grub-efi"]),
             platform_of=platform_of).encode()))
@@ -244,6 +254,11 @@ def site_digest(site: Site) -> str:
                      "libcom32.c32", "bootx64.efi", "grubx64.efi", "mmx64.efi", "ipxe.efi",
                      "snponly.efi")},
     }
+    if any("grub-efi-unsigned" in p.loaders for p in site.profiles.values()):
+        # the image is made from the installed GRUB's modules
+        from kbuild.boot import grub_image
+
+        data["grub_efi_unsigned"] = grub_image.identity() if grub_image.MODULE_DIR.is_dir() else "missing"
     for prof in data["profiles"].values():
         prof.pop("line", None)
     for host in data["hosts"]:

@@ -45,7 +45,7 @@ class RulesError(InputErrors):
 
 
 # Table order: the NFS root itself first, the boot entry's own checks last.
-_FILE_ORDER = ("nfsroot", "xen", "uml", "consoles", "entry")
+_FILE_ORDER = ("nfsroot", "xen", "uml", "efi", "consoles", "entry")
 
 
 def builtin_files() -> list[Path]:
@@ -255,6 +255,7 @@ def _rule(c: RuleChecker, where: KeyPath, body: Any, nics: dict[str, Nic]) -> Ru
     want: tuple[str, ...] | None = ("y",)
     measure = None
     limit = None
+    want_of: list[tuple[str, tuple[str, ...]]] = []
     if kind == "symbol":
         sym = body["symbol"]
         if not isinstance(sym, str) or not SYMBOL.match(sym):
@@ -269,8 +270,12 @@ def _rule(c: RuleChecker, where: KeyPath, body: Any, nics: dict[str, Nic]) -> Ru
             return None
         expanded: list[str] = []
         for s in raw:
+            name, eq, value = s.partition("=")
             if s == NIC_DRIVERS:
                 expanded += [n.symbols[0] for n in nics.values() if "um" not in n.arch]
+            elif eq and SYMBOL.match(name) and value in TRISTATE:
+                expanded.append(name)
+                want_of.append((name, (value,)))
             elif SYMBOL.match(s):
                 expanded.append(s)
             else:
@@ -278,6 +283,9 @@ def _rule(c: RuleChecker, where: KeyPath, body: Any, nics: dict[str, Nic]) -> Ru
                 return None
         symbols = tuple(dict.fromkeys(expanded))
         want = _want(c, body.get("want"), where)
+        if want_of and fix is None:
+            c.error(where, f"rule {rid or '?'}: an any_of with NAME=value items needs a fix text")
+            return None
     elif kind == "forbid":
         if body["forbid"] is not True:
             c.error(where + ("forbid",), "forbid must be true (the condition itself is the failure)")
@@ -306,6 +314,7 @@ def _rule(c: RuleChecker, where: KeyPath, body: Any, nics: dict[str, Nic]) -> Ru
     assert want is not None and when is not None
     return Rule(id=rid, kind=kind, symbols=symbols, want=want, measure=measure, limit=limit,
                 kernel=kernel, when=when, severity=severity, reason=reason, source=source,
-                fix=fix, module=module, path=c.shown, line=c.lines.header(where))
+                fix=fix, module=module, path=c.shown, line=c.lines.header(where),
+                want_of=tuple(want_of))
 
 

@@ -11,6 +11,8 @@ entry or the host asks for). Four shapes, one per rule:
   the first is the one a fix proposes, unless the rule has its own ``fix``
   text: then the choice is the user's and ``--fix`` leaves it out.
   ``"@nic-drivers"`` stands for the driver symbol of every NIC in the table.
+  An item ``"NAME=v"`` wants its own value (``"MODULES=n"`` beside ``"MODULE_SIG"``);
+  such a rule needs its own ``fix`` text.
 * ``forbid = true``: the condition alone is the failure (a boot entry mistake
   such as UDP with NFSv4).
 * ``measure = "cmdline"`` with ``max = 2048``: a length limit of the kernel.
@@ -58,6 +60,14 @@ FACTS: dict[str, frozenset[str] | None] = {
     "nfsrootdebug": frozenset({"true", "false"}),
     "loader": frozenset({"pxelinux", "grub2", "grub-legacy", "ipxe", "uml", "cmdline", "none"}),
     "root_mode": frozenset({"rw", "ro-shared", "overlay"}),
+    # profile traits (a UEFI loader; [secure_boot]) or `kbuild verify --trait`
+    "efi": frozenset({"true", "false"}),
+    "secure_boot": frozenset({"true", "false"}),
+    # lockdown= on the command line (security/lockdown/lockdown.c), "none" without it
+    "lockdown": frozenset({"none", "integrity", "confidentiality"}),
+    # which tree the kernel is built from: Debian's patched linux-source, another one, or
+    # not known (docs/verify.md: how verify tells)
+    "tree": frozenset({"debian", "upstream", "unknown"}),
 }
 
 
@@ -197,10 +207,20 @@ class Rule:
     module: str | None = None
     path: str = ""
     line: int | None = None
+    # any_of items "NAME=v": symbol -> its own wanted values (others use ``want``)
+    want_of: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def want_text(self) -> str:
+        if self.want_of:
+            return "|".join(f"{s}={'/'.join(self.want_for(s))}" for s in self.symbols)
         return "|".join(self.want)
+
+    def want_for(self, symbol: str) -> tuple[str, ...]:
+        for name, want in self.want_of:
+            if name == symbol:
+                return want
+        return self.want
 
     @property
     def where(self) -> str:

@@ -71,6 +71,10 @@ def read_profiles(c: SiteChecker, data: Any, sources: dict[str, Source], nfs_ser
             if ld not in LOADERS + EFI_LOADERS:
                 c.error(where + ("loaders",), f"unknown loader {ld!r}",
                         f"loaders are: {', '.join(LOADERS + EFI_LOADERS)}")
+        if "grub-efi" in loaders and "grub-efi-unsigned" in loaders:
+            c.error(where + ("loaders",), "grub-efi and grub-efi-unsigned both answer a UEFI "
+                    "client's DHCP request; a profile has one UEFI loader",
+                    "keep grub-efi (shim, Secure Boot) or grub-efi-unsigned (multiboot2: Xen)")
         if arch == "um" and loaders:
             c.error(where + ("loaders",), "a UML profile has no boot loaders (it is launched as a process)",
                     "remove loaders from this profile")

@@ -24,8 +24,9 @@ LOADERS = ("pxelinux", "grub2", "grub-legacy", "ipxe")
 ROOT_MODES = ("rw", "ro-shared", "overlay")
 SHARED_ROOT_MODES = ("ro-shared", "overlay")
 ROOT_PROGRAM = "/sbin/kbuild-root"   # the early-boot program `kbuild root prepare` installs
-# UEFI network boot programs (kbuild/boot/efi.py): shim + Debian-signed GRUB
-EFI_LOADERS = ("grub-efi",)
+# UEFI network boot programs (kbuild/boot/efi.py): shim + Debian-signed GRUB; an unsigned
+# GRUB EFI image with multiboot2 made by kbuild (Xen under UEFI, no Secure Boot)
+EFI_LOADERS = ("grub-efi", "grub-efi-unsigned")
 
 
 @dataclass(frozen=True)

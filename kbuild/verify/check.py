@@ -28,7 +28,7 @@ from kbuild.rules.load import load_rules
 from kbuild.rules.model import RuleSet
 from kbuild.util.record import field, record
 from kbuild.util.versions import KernelRelease, kernel_release, read_kernel_version
-from kbuild.verify.facts import EntryFacts, entry_facts
+from kbuild.verify.facts import EntryFacts, entry_facts, tree_kind
 from kbuild.verify.fix import search_fix
 from kbuild.verify.report import BadConfigError, EntryInfo, VerifyReport
 from kbuild.verify.verdicts import SymbolValues, evaluate, stale_symbols
@@ -84,6 +84,7 @@ class ConfigUnderTest:
     resolved: dict[str, str] | None = None
     known: frozenset[str] = frozenset()      # the symbols the source tree defines
     resolution_notes: list[str] = field(default_factory=list)
+    tree_hint: str | None = None    # "debian" / "upstream" when the caller knows the source
 
     def values(self) -> SymbolValues:
         return SymbolValues(self.cfg, self.complete, self.resolved, self.known)
@@ -176,16 +177,22 @@ class EntryUnderTest:
 
 
 def plan_entry(subject: ConfigUnderTest, ruleset: RuleSet, entry: BootSpec | None,
-               nics: Sequence[str], dom0: bool | None) -> EntryUnderTest:
+               nics: Sequence[str], dom0: bool | None,
+               traits: Sequence[str] = ()) -> EntryUnderTest:
     """The entry's facts (kbuild's default entry when ``entry`` is None); an unknown NIC
     raises UserError."""
     nic_specs = [ruleset.nic(n) for n in dict.fromkeys(nics)]
     assumed = entry is None
     spec = entry or entry_from_cmdline(ASSUMED_CMDLINE, "assumed")
     is_dom0 = bool(spec.hypervisor) if dom0 is None else dom0
+    tree = tree_kind(subject.cfg.values, Path(subject.srctree) if subject.srctree else None,
+                     subject.tree_hint)
     facts = entry_facts(spec, arch=subject.arch, nics=nic_specs, rules=ruleset, dom0=is_dom0,
-                        assumed=assumed)
+                        assumed=assumed, traits=frozenset(traits), tree=tree)
     notes = list(facts.notes)
+    if "secure-boot" in traits and tree == "unknown":
+        notes.append("source tree unknown (pass --srctree or --profile): the lockdown rule for "
+                     "kernel.org's options is checked, not Debian's LOCK_DOWN_IN_EFI_SECURE_BOOT")
     if assumed:
         notes.append(f"no boot entry given: checking kbuild's default entry \"{ASSUMED_CMDLINE}\" "
                      "(pass --cmdline, --entry or --profile)")
@@ -222,17 +229,18 @@ def verify_config(config: str | Path, *, display: str | None = None,
                   rules: RuleSet | None = None, srctree: str | Path | None = None,
                   fix: str | Path | None = None, profile: str | None = None,
                   workdir: str | Path | None = None,
-                  values: ConfigValues | None = None) -> VerifyReport:
+                  values: ConfigValues | None = None, traits: Sequence[str] = ()) -> VerifyReport:
     """Check one config file against the rules for one boot entry; see the module doc.
 
     ``values`` is the file already read (to check many entries against one config).
+    ``traits`` (``efi``, ``secure-boot``) say how the machine boots it (docs/verify.md).
     Raises :class:`UserError` (exit 2) for unreadable or malformed input, never
     for requirements that fail: those are in the returned report.
     """
     subject, ruleset = read_config_under_test(
         config, display=display, kernel_version=kernel_version, arch=arch, arch_source=arch_source,
         srctree=srctree, fix=fix, rules=rules, values=values)
-    planned = plan_entry(subject, ruleset, entry, nics, dom0)
+    planned = plan_entry(subject, ruleset, entry, nics, dom0, traits)
     with contextlib.ExitStack() as scratch:
         subject.resolve(workdir, scratch)
         report = report_for(subject, ruleset, planned, profile)
@@ -283,10 +291,12 @@ def explain_checks(tree: KconfigTree, report: VerifyReport) -> None:
         if check.verdict == "pass" or check.kind not in ("symbol", "any_of"):
             continue
         rule_want = check.wanted.split("|")[0]
+        # an any_of with its own value per symbol: "MODULES=n|MODULE_SIG=y"
+        own = dict(w.split("=", 1) for w in check.wanted.split("|") if "=" in w)
         names = check.symbols[:1] if check.kind == "symbol" or len(check.symbols) > 4 \
             else check.symbols
         for name in names:
-            exp = kconfig.explain_value(tree, name, rule_want)
+            exp = kconfig.explain_value(tree, name, own.get(name, rule_want).split("/")[0])
             check.explanation.extend(exp.reasons + exp.effects)
             if name == check.symbols[0]:
                 check.needs = exp.needs

@@ -8,7 +8,8 @@ are :data:`kbuild.rules.model.FACTS`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from kbuild.boot.cmdline import nfsroot_device_bytes, nfsroot_option_bytes, parse_ip, parse_nfsroot
 from kbuild.boot.spec import BootSpec
@@ -33,11 +34,23 @@ class EntryFacts:
     notes: list[str]
 
 
+TRAITS = ("efi", "secure-boot")
+
+
 def entry_facts(spec: BootSpec, *, arch: str, nics: Sequence[Nic], rules: RuleSet,
-                dom0: bool, assumed: bool) -> EntryFacts:
-    """The facts rule conditions test, and the lengths limit rules measure."""
+                dom0: bool, assumed: bool, traits: frozenset[str] = frozenset(),
+                tree: str = "unknown") -> EntryFacts:
+    """The facts rule conditions test, and the lengths limit rules measure. ``traits``
+    (:data:`TRAITS`) say how the machine boots the kernel (secure-boot implies efi);
+    ``tree`` which source tree it is built from (:func:`tree_kind`)."""
     cmd = spec.cmdline
+    lockdown = cmd.get("lockdown")
     facts: dict[str, set[str]] = {"arch": {arch}, "entry": {"assumed" if assumed else "given"},
+                                  "efi": {"true" if traits & set(TRAITS) else "false"},
+                                  "secure_boot": {"true" if "secure-boot" in traits else "false"},
+                                  "lockdown": {lockdown if lockdown in ("integrity", "confidentiality")
+                                               else "none"},
+                                  "tree": {tree},
                                   "dom0": {"true" if dom0 else "false"},
                                   "initrd": {"true" if spec.initrd else "false"},
                                   "loader": {"none" if assumed else spec.format}}
@@ -139,3 +152,27 @@ def entry_facts(spec: BootSpec, *, arch: str, nics: Sequence[Nic], rules: RuleSe
     facts["nic_class"] = {rules.nics[n].nic_class for n in names} or {"unknown"}
     facts["nic_count"] = {"0" if not names else "1" if len(names) == 1 else "many"}
     return EntryFacts({k: frozenset(v) for k, v in facts.items()}, measures, notes)
+
+
+# Symbols only Debian's patched tree defines (debian/patches/features/all/lockdown):
+# a .config that mentions one, or a source tree whose Kconfig defines one, is Debian's.
+DEBIAN_ONLY = ("LOCK_DOWN_IN_EFI_SECURE_BOOT",)
+_DEBIAN_KCONFIG = "security/lockdown/Kconfig"
+
+
+def tree_kind(config_symbols: Iterable[str], srctree: Path | None, hint: str | None = None) -> str:
+    """``debian``, ``upstream`` or ``unknown``: the ``hint`` (a profile's source), else a
+    Debian-only symbol written in the config (kconfig writes every symbol its tree shows,
+    ``# ... is not set`` too), else the source tree's Kconfig; with neither, unknown."""
+    if hint is not None:
+        return hint
+    if any(s in DEBIAN_ONLY for s in config_symbols):
+        return "debian"
+    if srctree is not None:
+        try:
+            text = (srctree / _DEBIAN_KCONFIG).read_text(errors="replace")
+        except OSError:
+            return "upstream"
+        return "debian" if any(re.search(rf"^config {s}$", text, re.M) for s in DEBIAN_ONLY) \
+            else "upstream"
+    return "unknown"

@@ -11,7 +11,7 @@ from kbuild.errors import UserError
 from kbuild.rules.load import load_rules
 from kbuild.rules.model import RuleSet
 from kbuild.site import layout
-from kbuild.site.model import Host, Profile, Site
+from kbuild.site.model import EFI_LOADERS, Host, Profile, Site
 from kbuild.verify.check import explain_and_fix, plan_entry, read_config_under_test, report_for
 from kbuild.verify.report import VerifyReport
 
@@ -27,6 +27,19 @@ def profile_entry(profile: Profile) -> BootSpec:
     return entry_from_cmdline(" ".join(args), f"profile {profile.name}", dom0=profile.xen is not None)
 
 
+def profile_traits(profile: Profile) -> list[str]:
+    """``efi`` for a profile with a UEFI loader, ``secure-boot`` with ``[secure_boot]``."""
+    out = ["efi"] if any(ld in EFI_LOADERS for ld in profile.loaders) else []
+    return out + (["secure-boot"] if profile.secure_boot is not None else [])
+
+
+def profile_tree(site: Site, profile: Profile) -> str | None:
+    """``debian`` for a profile built from a Debian package (linux-source-*), else None:
+    verify then tells from the config (or the tree given with --srctree)."""
+    source = site.sources.get(profile.source)
+    return "debian" if source is not None and source.package is not None else None
+
+
 def profile_nics(site: Site, profile: Profile) -> list[str]:
     """The profile's NICs, every host's NIC, and UML's transport."""
     names = list(profile.nics)
@@ -40,7 +53,7 @@ def verify_profile(site: Site, profile: Profile, rules: RuleSet | None = None, *
                    config: str | Path | None = None, entry: BootSpec | None = None,
                    nics: Sequence[str] = (), arch: str | None = None, dom0: bool | None = None,
                    kernel_version: str | None = None, srctree: str | Path | None = None,
-                   fix: str | Path | None = None) -> VerifyReport:
+                   fix: str | Path | None = None, traits: Sequence[str] = ()) -> VerifyReport:
     """Check a profile's .config against the entry kbuild writes for it and each distinct
     entry its hosts get (their consoles, extra arguments, NFS paths), with the NICs of the
     profile and its hosts, as dom0 when it boots Xen.
@@ -69,9 +82,12 @@ def verify_profile(site: Site, profile: Profile, rules: RuleSet | None = None, *
         rules=rules or load_rules())
     nic_names = profile_nics(site, profile) + list(nics)
     is_dom0 = True if dom0 or profile.xen is not None else None
-    planned = plan_entry(subject, ruleset, entry or profile_entry(profile), nic_names, is_dom0)
+    subject.tree_hint = profile_tree(site, profile)
+    all_traits = list(dict.fromkeys([*profile_traits(profile), *traits]))
+    planned = plan_entry(subject, ruleset, entry or profile_entry(profile), nic_names, is_dom0,
+                         all_traits)
     hosts = [] if entry is not None or profile.arch == "um" else [
-        (host, plan_entry(subject, ruleset, spec, nic_names, is_dom0))
+        (host, plan_entry(subject, ruleset, spec, nic_names, is_dom0, all_traits))
         for host, spec in _host_entries(site, profile, planned.spec)]
     with contextlib.ExitStack() as scratch:
         subject.resolve(None, scratch)

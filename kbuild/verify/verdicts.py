@@ -92,7 +92,7 @@ def _check(rule: Rule, *, subject: str, symbols: list[str], wanted: str, found: 
 
 def _symbol_check(rule: Rule, values: SymbolValues) -> Check:
     found = {name: values.found(name) for name in rule.symbols}
-    ok = any(_matches(v, rule.want) for v in found.values())
+    ok = any(_matches(v, rule.want_for(n)) for n, v in found.items())
     unknown = not ok and any(v == "unknown" for v in found.values())
     first = rule.symbols[0]
     reason = rule.reason
@@ -107,7 +107,7 @@ def _symbol_check(rule: Rule, values: SymbolValues) -> Check:
         subject = "any of " + ",".join(rule.symbols) if len(rule.symbols) <= 4 \
             else f"any of {len(rule.symbols)} NIC drivers" if rule.id == "some-nic" \
             else f"any of {len(rule.symbols)} symbols"
-        found_text = _any_of_found(found, rule.want, unknown)
+        found_text = _any_of_found(found, rule, unknown)
         wanted = rule.want_text
         fix = rule.fix or (assignment(first, rule.want[0])
                            + (f" (or another of {', '.join(rule.symbols[1:])})"
@@ -127,8 +127,8 @@ def _symbol_check(rule: Rule, values: SymbolValues) -> Check:
     return check
 
 
-def _any_of_found(found: dict[str, str], want: tuple[str, ...], unknown: bool) -> str:
-    good = [f"{n}={v}" for n, v in found.items() if _matches(v, want)]
+def _any_of_found(found: dict[str, str], rule: Rule, unknown: bool) -> str:
+    good = [f"{n}={v}" for n, v in found.items() if _matches(v, rule.want_for(n))]
     if good:
         return ", ".join(good)
     if len(found) <= 4:

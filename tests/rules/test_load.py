@@ -175,11 +175,12 @@ def test_builtin_rule_files_are_the_package_data_in_table_order():
 
     shipped = sorted(f.name for f in importlib.resources.files("kbuild.rules").iterdir()
                      if f.name.endswith(".toml"))
-    assert shipped == ["consoles.toml", "entry.toml", "nfsroot.toml", "nics.toml", "renames.toml",
-                       "root.toml", "uml.toml", "xen.toml"]
+    assert shipped == ["consoles.toml", "efi.toml", "entry.toml", "nfsroot.toml", "nics.toml",
+                       "renames.toml", "root.toml", "uml.toml", "xen.toml"]
     files = rules.builtin_files()
-    assert [f.name for f in files] == ["nfsroot.toml", "xen.toml", "uml.toml", "consoles.toml",
-                                       "entry.toml", "nics.toml", "renames.toml", "root.toml"]
+    assert [f.name for f in files] == ["nfsroot.toml", "xen.toml", "uml.toml", "efi.toml",
+                                       "consoles.toml", "entry.toml", "nics.toml", "renames.toml",
+                                       "root.toml"]
     assert all(f.parent == rules.RULES_DIR for f in files)
     package_data = tomllib.loads((Path(rules.__file__).parents[2] / "pyproject.toml").read_text())
     assert package_data["tool"]["setuptools"]["package-data"]["kbuild.rules"] == ["*.toml"]
