@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from kbuild.errors import InfraError, UserError
+from kbuild.errors import UserError
 from kbuild.lab.qemu import UEFI, qemu_argv
-from kbuild.lab.run import lab_spec, prepare_root, run_lab
+from kbuild.lab.run import BootResult, boot_result, lab_spec, prepare_root, run_lab
 from kbuild.lab.supervisor import Lab, LabFailure, _private_run, _start_nfs, _tail, _wait_port, _watch
 from kbuild.site import layout
 from kbuild.site.model import Host, Profile, Site
@@ -75,9 +75,10 @@ def access_log(path: Path) -> list[Fetch]:
 
 
 def boot_http(site: Site, profile: Profile, host: Host, workdir: Path, timeout: float = 240.0,
-              nic: str = "virtio-net-pci") -> dict[str, Any]:
+              nic: str = "virtio-net-pci") -> BootResult:
     """One UEFI boot of ``host`` through the staged tree and the generated dnsmasq and nginx
-    snippets; returns the lab's result (``ok``, ``marker_seconds``, the log paths)."""
+    snippets, to init's marker on the NFS root (InfraError otherwise). The logs stay in
+    ``workdir``: ``nginx-access.log``, ``dnsmasq.log``, ``console.log``."""
     if not site.http_base:
         raise UserError("the site has no http_base", path=site.path,
                         hint='set [site] http_base = "http://SERVER:PORT/"')
@@ -108,8 +109,8 @@ def boot_http(site: Site, profile: Profile, host: Host, workdir: Path, timeout: 
                  "http_port": urlsplit(site.http_base).port or 80})
     started = time.monotonic()
     result = run_lab(spec, workdir, module="kbuild.lab.httplab", what="HTTP lab")
-    result["wall_seconds"] = round(time.monotonic() - started, 2)
-    return result
+    return boot_result(profile, f"uefi ipxe-efi http {nic}", result, console,
+                       time.monotonic() - started)
 
 
 def _inside(lab: Lab) -> dict[str, Any]:
@@ -160,13 +161,6 @@ def run(spec_path: Path) -> int:
     result["nginx_access"] = str(Path(spec["workdir"]) / "nginx-access.log")
     Path(spec["result"]).write_text(json.dumps(result, indent=2))
     return 0
-
-
-def check(result: dict[str, Any]) -> None:
-    """Raise InfraError when the boot did not reach the marker."""
-    if not result.get("ok"):
-        raise InfraError(f"HTTP lab boot failed: {result.get('reason')}",
-                         hint="logs: " + ", ".join(f"{k}={v}" for k, v in result.get("logs", {}).items()))
 
 
 if __name__ == "__main__":
