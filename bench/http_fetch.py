@@ -39,7 +39,7 @@ def _sh(*argv: str) -> None:
 
 def _inside(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs in the private namespaces: servers, a client namespace, the fetches."""
-    from kbuild.lab.httplab import nginx_conf
+    from kbuild.lab.nginx import nginx_conf
 
     work = Path(spec["work"])
     _sh("mount", "-t", "tmpfs", "-o", "mode=0755", "kbuild-bench-run", "/run")

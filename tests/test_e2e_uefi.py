@@ -1,8 +1,8 @@
 """UEFI end to end: the nfsroot kernel carries an EFI stub; OVMF boots it through shim and
 Debian's signed GRUB; with Secure Boot on, the kernel signed by the site key boots and the
 same kernel unsigned is refused; one dnsmasq from the generated snippet gives a BIOS and a
-UEFI client each its own loader (DHCP option 93); a UEFI client runs Debian's iPXE and fetches
-the kernel over HTTP from nginx configured by the generated server block.
+UEFI client each its own loader (DHCP option 93). iPXE under UEFI and HTTP for the big
+files: tests/test_e2e_uefi_http.py.
 
 `doit boot:nfsroot` itself (tests/test_e2e_nfsroot.py) boots BIOS and UEFI; these tests
 add what a plain `doit` run does not do."""
@@ -106,45 +106,3 @@ profile = "nfsroot"
     assert f"sent {work_site.tftp}/bootx64.efi to 10.0.2.31" not in log
     assert f"sent {work_site.tftp}/pxelinux.0 to 10.0.2.32" not in log
 
-
-def test_uefi_ipxe_fetches_the_kernel_over_http_from_the_generated_nginx(work_site, built, tmp_path):
-    """OVMF PXE → snponly.efi (TFTP) → iPXE's own DHCP (user class iPXE) → the host's script
-    → the kernel over HTTP from Debian's nginx run by the generated server block → NFS root
-    → init's marker; dnsmasq also runs the generated snippet (issue 10, HTTP for big files)."""
-    import os
-
-    from kbuild.lab import httplab
-    from kbuild.publish import stage
-    from kbuild.site.load import load_site
-
-    text = _base_toml().replace('loaders = ["pxelinux", "grub-efi"]', 'loaders = ["pxelinux", "ipxe-efi"]', 1)
-    text = text.replace("[site]\n", '[site]\nhttp_base = "http://10.0.2.2:8080/"\n', 1)
-    text += ('\n[[hosts]]\nname = "efi-http"\nmac = "52:54:00:12:34:56"\nip = "10.0.2.15"\n'
-             'profile = "nfsroot"\n')
-    root = copy_site(tmp_path / "site", text, link=True)
-    # this site stages the kernel the session's work site built (nothing else is built here)
-    (root / "artifacts/build").mkdir(parents=True)
-    os.symlink(layout.build_dir(built, built.profiles["nfsroot"]), root / "artifacts/build/nfsroot")
-    site = load_site(root / "kbuild.toml")
-    stage.stage(site)
-    tree = layout.stage_dir(site)
-    kernel = next((tree / "images/nfsroot").glob("vmlinuz-*"))
-    profile, host = site.profiles["nfsroot"], site.hosts[0]
-
-    result = httplab.boot_http(site, profile, host, tmp_path / "lab", timeout=300)
-    assert result.ok and result.marker_seconds is not None
-    console = result.console.read_bytes().decode(errors="replace")
-    assert re.search(r"VFS: Mounted root \(nfs4? filesystem\)", console), console[-2000:]
-    assert f"http://10.0.2.2:8080/images/nfsroot/{kernel.name}" in console   # iPXE said so
-    # nginx (from the generated snippet) served the whole kernel to the client, over HTTP
-    fetches = httplab.access_log(tmp_path / "lab/nginx-access.log")
-    got = [f for f in fetches if f.path == f"/images/nfsroot/{kernel.name}"]
-    assert len(got) == 1, fetches
-    assert got[0].status == 200 and got[0].size == kernel.stat().st_size
-    assert got[0].client == "10.0.2.15" and got[0].agent.startswith("iPXE/")
-    # dnsmasq (from the generated snippet): the loader and the script over TFTP, not the kernel
-    log = (tmp_path / "lab/dnsmasq.log").read_text(errors="replace")
-    assert f"sent {tree}/snponly.efi to 10.0.2.15" in log
-    assert "user class: iPXE" in log and re.search(r"tags: kb-efi-http, known, kb-ipxe, kb-efi64", log)
-    assert f"sent {tree}/ipxe/52-54-00-12-34-56.ipxe to 10.0.2.15" in log
-    assert f"sent {tree}/images/" not in log

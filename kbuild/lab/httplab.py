@@ -17,39 +17,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from kbuild.errors import UserError
+from kbuild.lab.nginx import lab_http
 from kbuild.lab.qemu import UEFI, qemu_argv
 from kbuild.lab.run import BootResult, boot_result, lab_spec, prepare_root, run_lab
-from kbuild.lab.supervisor import Lab, LabFailure, _private_run, _start_nfs, _tail, _wait_port, _watch
+from kbuild.lab.supervisor import Lab, LabFailure, _private_run, _start_http, _start_nfs, _tail, _watch
 from kbuild.site import layout
 from kbuild.site.model import Host, Profile, Site
 
 # one line of nginx's default ("combined") access log
 ACCESS_LINE = re.compile(r'^(?P<client>\S+) \S+ \S+ \[[^\]]*\] "(?P<method>[A-Z]+) (?P<path>\S+) '
                          r'[^"]*" (?P<status>\d{3}) (?P<bytes>\d+) "[^"]*" "(?P<agent>[^"]*)"')
-
-
-def nginx_conf(snippet: Path, workdir: Path) -> str:
-    """The least nginx needs around a generated server block to run unprivileged paths
-    (everything under ``workdir``) in the foreground: used by the lab and by the
-    ``nginx -t`` check of the snippet."""
-    temp = workdir / "nginx-temp"
-    return "\n".join([
-        "# the lab's wrapper around kbuild's generated server block",
-        "user root;", "worker_processes 1;", "daemon off;", f"pid {workdir / 'nginx.pid'};",
-        f"error_log {workdir / 'nginx-error.log'} info;",
-        "events { worker_connections 64; }",
-        "http {",
-        f"    access_log {workdir / 'nginx-access.log'};",
-        f"    client_body_temp_path {temp / 'body'};",
-        f"    proxy_temp_path {temp / 'proxy'};",
-        f"    fastcgi_temp_path {temp / 'fastcgi'};",
-        f"    uwsgi_temp_path {temp / 'uwsgi'};",
-        f"    scgi_temp_path {temp / 'scgi'};",
-        f"    include {snippet};",
-        "}", ""])
 
 
 @dataclass(frozen=True)
@@ -100,13 +79,10 @@ def boot_http(site: Site, profile: Profile, host: Host, workdir: Path, timeout: 
     # the user-mode network becomes a tap on the lab's bridge: DHCP and TFTP are dnsmasq's
     n = argv.index("-netdev")
     argv[n + 1] = "tap,id=n0,ifname=kbtap0,script=no,downscript=no"
-    (workdir / "nginx.conf").write_text(nginx_conf(snippets["nginx-http.conf"], workdir))
-    for name in ("nginx-access.log", "nginx-error.log", "dnsmasq.log"):
-        (workdir / name).unlink(missing_ok=True)
+    (workdir / "dnsmasq.log").unlink(missing_ok=True)
     spec.update({"vm": {"argv": argv}, "tree": str(tree), "server": site.boot_server,
                  "dnsmasq_conf": str(snippets["dnsmasq-hosts.conf"]),
-                 "nginx_conf": str(workdir / "nginx.conf"),
-                 "http_port": urlsplit(site.http_base).port or 80})
+                 "http": lab_http(site, workdir)})
     started = time.monotonic()
     result = run_lab(spec, workdir, module="kbuild.lab.httplab", what="HTTP lab")
     return boot_result(profile, f"uefi ipxe-efi http {nic}", result, console,
@@ -134,10 +110,7 @@ def _inside(lab: Lab) -> dict[str, Any]:
     time.sleep(0.3)
     if dns.proc.poll() is not None:
         raise LabFailure(f"dnsmasq refused the generated configuration: {_tail(dns.log, 5)}")
-    (workdir / "nginx-temp").mkdir(exist_ok=True)
-    web = lab.start("nginx", ["nginx", "-c", spec["nginx_conf"], "-p", str(workdir),
-                              "-e", str(workdir / "nginx-error.log")])
-    _wait_port(int(spec["http_port"]), web, 10)
+    _start_http(lab)
     console = Path(spec["console"])
     vm = lab.start("vm", spec["vm"]["argv"])
     result = _watch(lab, vm, console)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kbuild.boot import http
-from kbuild.lab.httplab import nginx_conf
+from kbuild.lab.nginx import nginx_conf
 from kbuild.site.load import SiteError, load_site
 from tests.boot.test_hostfiles import _base_toml
 from tests.e2e import copy_site
