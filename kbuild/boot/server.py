@@ -1,8 +1,7 @@
 """Server snippets that must agree with the boot entries: NFS exports (kernel
-nfsd and nfs-ganesha), dnsmasq and ISC dhcpd host entries, the nginx server of a site
-with ``http_base``. Plus lints for the
-classic diskless traps (AF_UNIX path length, nfsroot buffer limits, exports
-open to everyone)."""
+nfsd and nfs-ganesha), dnsmasq and ISC dhcpd host entries, and for a site with
+``http_base`` the nginx server block. Plus lints for the classic diskless traps
+(AF_UNIX path length, nfsroot buffer limits, exports open to everyone)."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -193,9 +192,10 @@ def ipxe_script_for(host: Host) -> str:
 
 
 def _boots_ipxe(site: Site) -> bool:
-    return any(h.mac and site.profiles[h.profile].arch != "um"
-               and ({boot_file_for(site.profiles[h.profile]), efi.boot_file(site.profiles[h.profile].loaders)}
-                    & efi.IPXE_BOOT_FILES) for h in site.hosts)
+    """Whether a host with a MAC gets an iPXE binary as its DHCP boot file (BIOS or UEFI)."""
+    ipxe = {n for n, p in site.profiles.items() if p.arch != "um"
+            and {boot_file_for(p), efi.boot_file(p.loaders)} & efi.IPXE_BOOT_FILES}
+    return bool(ipxe) and any(h.mac and h.profile in ipxe for h in site.hosts)
 
 
 def _dnsmasq_boot(tags: list[str], boot: str, host: Host, server: str) -> list[str]:
