@@ -2,6 +2,7 @@
 kernels and hypervisors from there; the nginx snippet serves it, docs/uefi.md)."""
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +49,7 @@ def read_http_base(c: SiteChecker, site_t: dict[str, Any]) -> str | None:
         return None
     problem = http_base_problem(text)
     if problem:
-        c.error(_WHERE, f"http_base = {text[:70]!r} {problem}", _HINT)
+        shown = re.sub(r"//[^/@]*@", "//***@", text)    # never echo a password
+        c.error(_WHERE, f"http_base = {shown[:70]!r} {problem}", _HINT)
         return None
     return normalise(text)
