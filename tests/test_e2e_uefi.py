@@ -1,7 +1,8 @@
 """UEFI end to end: the nfsroot kernel carries an EFI stub; OVMF boots it through shim and
 Debian's signed GRUB; with Secure Boot on, the kernel signed by the site key boots and the
 same kernel unsigned is refused; one dnsmasq from the generated snippet gives a BIOS and a
-UEFI client each its own loader (DHCP option 93).
+UEFI client each its own loader (DHCP option 93). iPXE under UEFI and HTTP for the big
+files: tests/test_e2e_uefi_http.py.
 
 `doit boot:nfsroot` itself (tests/test_e2e_nfsroot.py) boots BIOS and UEFI; these tests
 add what a plain `doit` run does not do."""
@@ -104,3 +105,4 @@ profile = "nfsroot"
     assert f"sent {work_site.tftp}/bootx64.efi to 10.0.2.32" in log
     assert f"sent {work_site.tftp}/bootx64.efi to 10.0.2.31" not in log
     assert f"sent {work_site.tftp}/pxelinux.0 to 10.0.2.32" not in log
+

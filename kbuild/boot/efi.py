@@ -1,21 +1,34 @@
 """UEFI network boot: which loader files a UEFI client needs, and GRUB's one menu shared
 by its BIOS image (``core.0``) and Debian's signed EFI image (``grubx64.efi`` behind shim).
 
-The chain (docs/uefi.md): firmware → DHCP (option 93 = 7 or 9) → ``bootx64.efi`` (shim,
+The chains (docs/uefi.md): firmware → DHCP (option 93 = 7 or 9) → ``bootx64.efi`` (shim,
 signed by Microsoft) → ``grubx64.efi`` (Debian's signed ``grubnetx64``, found beside shim)
-→ ``grub/grub.cfg`` → the kernel's EFI stub.
+→ ``grub/grub.cfg`` → the kernel's EFI stub; or (``ipxe-efi``) firmware → DHCP →
+``snponly.efi`` (Debian's iPXE, unsigned) → DHCP again, now with user class ``iPXE`` →
+the host's iPXE script → kernel (over HTTP when the site has ``http_base``).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from kbuild.boot.entry import BootEntry
+from kbuild.boot.grub_image import BOOT_FILE as GRUB_IMAGE_BOOT_FILE
 
 # DHCP boot file first; shim loads the other two from its own directory by these names
 GRUB_EFI_FILES = ("bootx64.efi", "grubx64.efi", "mmx64.efi")
-# located (binaries.py) but not a loader yet: iPXE EFI needs DHCP to tell its second
-# request apart (user class "iPXE"), which the snippets do not do yet
-IPXE_EFI_FILES = ("ipxe.efi", "snponly.efi")
+# iPXE's EFI builds: snponly.efi drives the NIC through the firmware's own network driver
+# (the one it was loaded by: any NIC the firmware can PXE with), so it is the DHCP boot
+# file; ipxe.efi (iPXE's own NIC drivers) is staged beside it for sites that point a
+# client at it by hand
+IPXE_EFI_FILES = ("snponly.efi", "ipxe.efi")
+# the DHCP boot file a UEFI x86-64 client gets, per UEFI loader
+# the first of these a profile lists is what its UEFI clients get from DHCP
+EFI_BOOT_FILES = {"grub-efi": "bootx64.efi", "ipxe-efi": "snponly.efi",
+                  "grub-efi-unsigned": GRUB_IMAGE_BOOT_FILE}
+# boot files that are iPXE: a client running one asks DHCP again with user class "iPXE"
+# (option 77) and must then get its script, not the same binary (a loop)
+IPXE_BOOT_FILES = frozenset({"undionly.kpxe", "snponly.efi", "ipxe.efi"})
+IPXE_USER_CLASS = "iPXE"
 
 # RFC 4578 option 93 (client system architecture), the values a PC sends
 ARCH_BIOS = 0
@@ -29,13 +42,11 @@ GRUB_EFI_UNSIGNED = "grub-efi-unsigned"
 
 
 def boot_file(loaders: Sequence[str]) -> str | None:
-    """The DHCP boot file a UEFI x86-64 client of these loaders gets (None: no UEFI loader)."""
-    if "grub-efi" in loaders:
-        return "bootx64.efi"
-    if GRUB_EFI_UNSIGNED in loaders:
-        from kbuild.boot.grub_image import BOOT_FILE
-
-        return BOOT_FILE
+    """The DHCP boot file a UEFI x86-64 client of these loaders gets: the first UEFI loader
+    the profile lists (None: no UEFI loader)."""
+    for loader in loaders:
+        if loader in EFI_BOOT_FILES:
+            return EFI_BOOT_FILES[loader]
     return None
 
 

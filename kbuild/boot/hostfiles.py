@@ -32,7 +32,7 @@ class HostFile:
 
 def host_files(host: Host, profile: Profile, entry: BootEntry, uml_binary: str | None = None,
                plain_hypervisor: str | None = None, base_uri: str = "tftp://0.0.0.0",
-               hexip: str = "no-mac") -> list[HostFile]:
+               hexip: str = "no-mac", http_base: str | None = None) -> list[HostFile]:
     out: list[HostFile] = []
     by_ip = host.ip is not None and (hexip == "always" or host.mac is None)
     if profile.arch == "um":
@@ -58,9 +58,10 @@ def host_files(host: Host, profile: Profile, entry: BootEntry, uml_binary: str |
             out.append(HostFile(f"{prefix}{hex_ip(host.ip)}", text))
     if "grub-legacy" in profile.loaders:
         out.append(HostFile(f"grub/{host.name}.conf", grub_legacy.host_config(entry)))
-    if "ipxe" in profile.loaders and host.mac:
+    if ("ipxe" in profile.loaders or "ipxe-efi" in profile.loaders) and host.mac:
+        # also the script DHCP hands iPXE itself (user class iPXE, boot/server.py)
         out.append(HostFile(f"ipxe/{mac_dashed(host.mac)}.ipxe",
-                            ipxe.script(entry, plain_hypervisor, base_uri)))
+                            ipxe.script(entry, plain_hypervisor, base_uri, http_base)))
     return out
 
 

@@ -28,15 +28,19 @@ def multiboot_cmdline_bytes(e: BootEntry, base_uri: str = "") -> int:
 
 
 def commands(e: BootEntry, hypervisor_plain: str | None = None,
-             base_uri: str = "tftp://0.0.0.0") -> list[str]:
+             base_uri: str = "tftp://0.0.0.0", http_base: str | None = None) -> list[str]:
     """iPXE commands; paths start with '/' so they resolve against the server root,
-    not against the directory of the script."""
+    not against the directory of the script. With ``http_base`` (the site's, "/"-ended)
+    kernel and hypervisor are fetched from there over HTTP instead."""
     _check(e.kernel_args, e.label)
     _check(e.hypervisor_args, e.label)
-    kernel = "/" + e.kernel
+    prefix = http_base or "/"
+    kernel = prefix + e.kernel
     if e.hypervisor:
-        hyp = "/" + (hypervisor_plain or e.hypervisor)
-        size = multiboot_cmdline_bytes(dataclasses.replace(e, hypervisor=hyp[1:]), base_uri + "/")
+        hyp = prefix + (hypervisor_plain or e.hypervisor)
+        hyp_rel = hypervisor_plain or e.hypervisor
+        size = multiboot_cmdline_bytes(dataclasses.replace(e, hypervisor=hyp_rel),
+                                       http_base or base_uri + "/")
         if size > MULTIBOOT_CMDLINE_MAX:
             raise UserError(f"iPXE entry {e.label!r}: multiboot command lines take {size} bytes, "
                             f"iPXE allows {MULTIBOOT_CMDLINE_MAX}",
@@ -46,9 +50,10 @@ def commands(e: BootEntry, hypervisor_plain: str | None = None,
     return [" ".join(["kernel", kernel, *e.kernel_args]), "boot"]
 
 
-def script(e: BootEntry, hypervisor_plain: str | None = None, base_uri: str = "tftp://0.0.0.0") -> str:
+def script(e: BootEntry, hypervisor_plain: str | None = None, base_uri: str = "tftp://0.0.0.0",
+           http_base: str | None = None) -> str:
     return "\n".join(["#!ipxe", f"# {GENERATED}", f"echo kbuild: {e.title}",
-                      *commands(e, hypervisor_plain, base_uri)]) + "\n"
+                      *commands(e, hypervisor_plain, base_uri, http_base)]) + "\n"
 
 
 def menu_script(entries: Sequence[BootEntry], default: str | None, timeout_s: int = 3) -> str:

@@ -1,14 +1,15 @@
 """Server snippets that must agree with the boot entries: NFS exports (kernel
-nfsd and nfs-ganesha), dnsmasq and ISC dhcpd host entries. Plus lints for the
-classic diskless traps (AF_UNIX path length, nfsroot buffer limits, exports
-open to everyone)."""
+nfsd and nfs-ganesha), dnsmasq and ISC dhcpd host entries, and for a site with
+``http_base`` the nginx server block. Plus lints for the classic diskless traps
+(AF_UNIX path length, nfsroot buffer limits, exports open to everyone)."""
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from kbuild.boot import efi
+from kbuild.boot import efi, http
 from kbuild.boot.entry import GENERATED, host_nfsroot
+from kbuild.boot.lookup import mac_dashed
 from kbuild.site.model import SHARED_ROOT_MODES, Host, Profile, Site
 
 # sun_path is 108 bytes with its NUL. Programs put sockets under /tmp or /run
@@ -176,10 +177,34 @@ def boot_file_for(profile: Profile) -> str | None:
 
 # dnsmasq tag of x86-64 UEFI clients (DHCP option 93, RFC 4578)
 EFI_TAG = "kb-efi64"
+# dnsmasq tag of requests sent by iPXE itself (user class "iPXE", option 77)
+IPXE_TAG = "kb-ipxe"
 
 
 def _dnsmasq_arch_match() -> list[str]:
     return [f"dhcp-match=set:{EFI_TAG},option:client-arch,{n}" for n in efi.ARCH_EFI_X64]
+
+
+def ipxe_script_for(host: Host) -> str:
+    """The script a host's iPXE gets from DHCP (its own, written by hostfiles)."""
+    assert host.mac is not None
+    return f"ipxe/{mac_dashed(host.mac)}.ipxe"
+
+
+def _boots_ipxe(site: Site) -> bool:
+    """Whether a host with a MAC gets an iPXE binary as its DHCP boot file (BIOS or UEFI)."""
+    ipxe = {n for n, p in site.profiles.items() if p.arch != "um"
+            and {boot_file_for(p), efi.boot_file(p.loaders)} & efi.IPXE_BOOT_FILES}
+    return bool(ipxe) and any(h.mac and h.profile in ipxe for h in site.hosts)
+
+
+def _dnsmasq_boot(tags: list[str], boot: str, host: Host, server: str) -> list[str]:
+    """dhcp-boot lines for one firmware branch; when its boot file is iPXE, iPXE's own
+    request (user class iPXE) gets the host's script instead of the binary again."""
+    if boot not in efi.IPXE_BOOT_FILES:
+        return ["dhcp-boot=" + ",".join([*tags, boot, "", server])]
+    return ["dhcp-boot=" + ",".join([*tags, f"tag:!{IPXE_TAG}", boot, "", server]),
+            "dhcp-boot=" + ",".join([*tags, f"tag:{IPXE_TAG}", ipxe_script_for(host), "", server])]
 
 
 def dnsmasq_file(site: Site) -> str:
@@ -187,6 +212,10 @@ def dnsmasq_file(site: Site) -> str:
     if any(efi.boot_file(site.profiles[h.profile].loaders) for h in site.hosts):
         out += ["# x86-64 UEFI clients (DHCP option 93 = 7 or 9) are tagged " + EFI_TAG,
                 *_dnsmasq_arch_match()]
+    if _boots_ipxe(site):
+        out += [f"# requests from iPXE itself (user class {efi.IPXE_USER_CLASS}) are tagged "
+                f"{IPXE_TAG}: they get the host's script", f"dhcp-userclass=set:{IPXE_TAG},"
+                f"{efi.IPXE_USER_CLASS}"]
     for h in site.hosts:
         p = site.profiles[h.profile]
         if not h.mac:
@@ -198,12 +227,13 @@ def dnsmasq_file(site: Site) -> str:
         if p.arch != "um":
             bios, uefi = boot_file_for(p), efi.boot_file(p.loaders)
             if uefi is None:
-                out.append(f"dhcp-boot=tag:{tag},{bios},,{site.boot_server}")
+                assert bios is not None
+                out += _dnsmasq_boot([f"tag:{tag}"], bios, h, site.boot_server)
             else:
                 # option 93 decides: UEFI x86-64 clients get the EFI loader, others BIOS's
                 if bios is not None:
-                    out.append(f"dhcp-boot=tag:{tag},tag:!{EFI_TAG},{bios},,{site.boot_server}")
-                out.append(f"dhcp-boot=tag:{tag},tag:{EFI_TAG},{uefi},,{site.boot_server}")
+                    out += _dnsmasq_boot([f"tag:{tag}", f"tag:!{EFI_TAG}"], bios, h, site.boot_server)
+                out += _dnsmasq_boot([f"tag:{tag}", f"tag:{EFI_TAG}"], uefi, h, site.boot_server)
             if "grub-legacy" in p.loaders:
                 # pxegrub reads its config file name from option 150, but dnsmasq knows
                 # 150 as Cisco's tftp-server-address and refuses a text value there.
@@ -211,6 +241,18 @@ def dnsmasq_file(site: Site) -> str:
                            "dnsmasq cannot send 150 as text: use the ISC dhcpd snippet for "
                            "this host, or pxelinux/GRUB 2 (which need no option)")
     return "\n".join(out) + "\n"
+
+
+def _dhcpd_filename(boot: str, host: Host, indent: str) -> list[str]:
+    """The filename statement of one firmware branch; iPXE's own request (user class iPXE)
+    gets the host's script instead of the binary again."""
+    if boot not in efi.IPXE_BOOT_FILES:
+        return [f"{indent}filename \"{boot}\";"]
+    return [f"{indent}if exists user-class and option user-class = \"{efi.IPXE_USER_CLASS}\" {{",
+            f"{indent}    filename \"{ipxe_script_for(host)}\";",
+            f"{indent}}} else {{",
+            f"{indent}    filename \"{boot}\";",
+            f"{indent}}}"]
 
 
 def dhcpd_file(site: Site) -> str:
@@ -229,14 +271,15 @@ def dhcpd_file(site: Site) -> str:
             body.append(f"    next-server {site.boot_server};")
             bios, uefi = boot_file_for(p), efi.boot_file(p.loaders)
             if uefi is None:
-                body.append(f"    filename \"{bios}\";")
+                assert bios is not None
+                body += _dhcpd_filename(bios, h, "    ")
             else:
                 # option 93 (pxe-system-type, predefined by dhcpd): 7 and 9 are x86-64 UEFI
                 cond = " or ".join(f"option pxe-system-type = 00:{n:02x}" for n in efi.ARCH_EFI_X64)
                 body.append(f"    if {cond} {{")
-                body.append(f"        filename \"{uefi}\";")
+                body += _dhcpd_filename(uefi, h, "        ")
                 if bios is not None:
-                    body += ["    } else {", f"        filename \"{bios}\";"]
+                    body += ["    } else {", *_dhcpd_filename(bios, h, "        ")]
                 body.append("    }")
             if "grub-legacy" in p.loaders:
                 body.append(f"    option grub-configfile \"(nd)/grub/{h.name}.conf\";")
@@ -253,4 +296,6 @@ def snippets(site: Site) -> Snippets:
         "dnsmasq-hosts.conf": dnsmasq_file(site),
         "dhcpd-hosts.conf": dhcpd_file(site),
     }
+    if site.http_base:
+        files["nginx-http.conf"] = http.nginx_server(site.http_base, site.tftp_root)
     return Snippets(files, warnings + lint(site))

@@ -204,6 +204,11 @@ def boot_pxe(site: Site, profile: Profile, timeout: float = 180.0, nic: str = "e
         spec = lab_spec(site, profile, nfs, root, token, console, timeout, workdir)
         spec["vm"] = {"argv": qemu_argv(tftp, console, nic=nic, memory_mb=memory, bootfile=bootfile,
                                         firmware=firmware, vars_copy=workdir / "OVMF_VARS.fd")}
+        if site.http_base and loader == "ipxe":
+            # the iPXE scripts fetch kernel and hypervisor from http_base: nginx serves them
+            # by the generated server block (the guest reaches the lab's 10.0.2.2)
+            from kbuild.lab.nginx import lab_http
+            spec["http"] = lab_http(site, workdir)
         started = time.monotonic()
         result = run_lab(spec, workdir)
         return boot_result(profile, f"{variant} {nic} nfs v{nfs.version}", result, console,

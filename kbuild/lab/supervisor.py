@@ -179,6 +179,15 @@ def _start_dhcp(lab: Lab) -> None:
         raise LabFailure(f"dnsmasq exited at start-up: {_tail(child.log, 5)}")
 
 
+def _start_http(lab: Lab) -> None:
+    """nginx with the site's generated server block (kbuild/lab/nginx.py), when the site
+    serves its tree over HTTP too (``http_base``)."""
+    http = lab.spec.get("http")
+    if not http:
+        return
+    _wait_port(int(http["port"]), lab.start("nginx", http["argv"]), 10)
+
+
 # What the console shows as a boot goes on, for the phase times (kbuild/lab/run.py).
 MILESTONES = (("loader", re.compile(r"PXELINUX|SYSLINUX|GNU GRUB|Welcome to GRUB")),
               ("kernel", re.compile(r"Linux version |\(XEN\) Xen version")),
@@ -244,6 +253,7 @@ def run(spec_path: Path) -> int:
         _setup_network(lab)
         _start_nfs(lab)
         _start_dhcp(lab)
+        _start_http(lab)
         console = Path(spec["console"])
         vm = lab.start("vm", spec["vm"]["argv"], stdin_pipe=spec["vm"].get("stdin_pipe", False),
                        stdout_pipe=spec["vm"].get("console_is_stdout", False))

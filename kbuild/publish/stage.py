@@ -168,13 +168,18 @@ def plan_tree(site: Site, target: Path | None = None) -> StagePlan:
         files.append(TreeFile("grub/menu.lst",
                               data=grub_legacy.menu_config(le, _default_label(le)).encode()))
     if by_loader["ipxe"]:
-        ie = by_loader["ipxe"]
         files.append(_loader_file("undionly.kpxe"))
+    if by_loader["ipxe-efi"]:
+        for name in efi.IPXE_EFI_FILES:
+            files.append(_loader_file(name))
+    if by_loader["ipxe"] or by_loader["ipxe-efi"]:
+        ie = by_loader["ipxe"] + [e for e in by_loader["ipxe-efi"] if e not in by_loader["ipxe"]]
         files.append(TreeFile("ipxe/default.ipxe", data=ipxe.menu_script(ie, _default_label(ie)).encode()))
         for e in ie:
             files.append(TreeFile(f"ipxe/{e.label}.ipxe",
                                   data=ipxe.script(e, plain_hypervisor.get(e.profile),
-                                                    f"tftp://{site.boot_server}").encode()))
+                                                    f"tftp://{site.boot_server}",
+                                                    site.http_base).encode()))
 
     host_entries: dict[str, BootEntry] = {}
     for host in site.hosts:
@@ -188,7 +193,8 @@ def plan_tree(site: Site, target: Path | None = None) -> StagePlan:
                         multiboot2=hinfo.multiboot2)
         host_entries[host.name] = he
         for hf in hostfiles.host_files(host, p, he, hinfo.uml_binary, hinfo.plain_hypervisor,
-                                       f"tftp://{site.boot_server}", site.hexip_files):
+                                       f"tftp://{site.boot_server}", site.hexip_files,
+                                       site.http_base):
             files.append(TreeFile(hf.relpath, data=hf.text.encode(), mode=hf.mode, role="entry",
                                   meta={"profile": p.name, "host": host.name,
                                         "kernel_release": hinfo.release}))
@@ -259,6 +265,8 @@ def site_digest(site: Site) -> str:
         from kbuild.boot import grub_image
 
         data["grub_efi_unsigned"] = grub_image.identity() if grub_image.MODULE_DIR.is_dir() else "missing"
+    if site.http_base:
+        data["http_base"] = site.http_base   # iPXE scripts carry it
     for prof in data["profiles"].values():
         prof.pop("line", None)
     for host in data["hosts"]:

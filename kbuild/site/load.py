@@ -14,6 +14,7 @@ from pathlib import Path
 from kbuild.errors import Diagnostic, InputErrors, UserError
 from kbuild.site.load_build import read_build
 from kbuild.site.load_hosts import read_hosts
+from kbuild.site.load_http import read_http_base
 from kbuild.site.load_profiles import read_profiles
 from kbuild.site.load_sources import read_apt, read_sources
 from kbuild.site.load_text import parse_site_text
@@ -30,7 +31,7 @@ class SiteError(InputErrors):
 
 
 _SITE_KEYS = {"tftp_root": "", "boot_server": "", "keep_generations": "", "artifacts": "",
-              "hexip_files": "", "ccache_dir": "", "locked": ""}
+              "hexip_files": "", "ccache_dir": "", "locked": "", "http_base": ""}
 _NFS_KEYS = {"server": "", "clients": ""}
 _TOP_KEYS = {"site": "", "nfs": "", "apt": "", "sources": "", "profiles": "", "hosts": "",
               "build": ""}
@@ -139,6 +140,7 @@ def _parse_site(text: str, path: Path) -> Site:
     profiles = read_profiles(c, data.get("profiles", {}), sources, nfs_server, root)
     hosts = read_hosts(c, data.get("hosts", []), profiles)
     build = read_build(c, data.get("build"))
+    http_base = read_http_base(c, site_t)
 
     if c.diags:
         raise SiteError(c.diags)
@@ -146,6 +148,6 @@ def _parse_site(text: str, path: Path) -> Site:
                 artifacts=artifacts, tftp_root=tftp_root, boot_server=boot_server,
                 nfs_server=nfs_server, keep_generations=keep, nfs_clients=nfs_clients,
                 hexip_files=hexip, apt=apt, ccache_dir=(root / ccache) if ccache else None,
-                locked=locked, build=build, lines=lines)
+                locked=locked, build=build, lines=lines, http_base=http_base)
 
 

@@ -91,6 +91,9 @@ def read_profiles(c: SiteChecker, data: Any, sources: dict[str, Source], nfs_ser
             if arch != "x86_64":
                 c.error(xw, "a Xen dom0 profile must be arch x86_64")
             xen = XenSpec(hyp, c.strings(xt, "args", xw))
+            if "ipxe-efi" in loaders:
+                c.error(where + ("loaders",), "iPXE's EFI build cannot start Xen (no multiboot "
+                        "under UEFI)", 'remove "ipxe-efi"; BIOS clients can use "ipxe"')
         uml = None
         if "uml" in t:
             uw = where + ("uml",)
@@ -106,6 +109,9 @@ def read_profiles(c: SiteChecker, data: Any, sources: dict[str, Source], nfs_ser
             if arch != "um":
                 c.error(uw, "[uml] settings need arch = \"um\"")
         secure_boot = _secure_boot(c, t, where, root, loaders)
+        if secure_boot is not None and [ld for ld in loaders if ld in EFI_LOADERS][:1] == ["ipxe-efi"]:
+            c.error(where + ("loaders",), "UEFI clients would get iPXE, which is not signed: "
+                    "Secure Boot refuses it", 'list "grub-efi" before "ipxe-efi"')
         out[name] = Profile(
             name=name, source=source, arch=arch, base=base, fragments=fragments, nfsroot=nfsroot,
             description=c.string(t, "description", where, default="") or "",

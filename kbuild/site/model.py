@@ -25,8 +25,9 @@ ROOT_MODES = ("rw", "ro-shared", "overlay")
 SHARED_ROOT_MODES = ("ro-shared", "overlay")
 ROOT_PROGRAM = "/sbin/kbuild-root"   # the early-boot program `kbuild root prepare` installs
 # UEFI network boot programs (kbuild/boot/efi.py): shim + Debian-signed GRUB; an unsigned
-# GRUB EFI image with multiboot2 made by kbuild (Xen under UEFI, no Secure Boot)
-EFI_LOADERS = ("grub-efi", "grub-efi-unsigned")
+# GRUB EFI image with multiboot2 made by kbuild (Xen under UEFI, no Secure Boot); iPXE's
+# EFI build (Debian's ipxe: snponly.efi), chained to the iPXE scripts
+EFI_LOADERS = ("grub-efi", "grub-efi-unsigned", "ipxe-efi")
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ class Site:
     ccache_dir: Path | None = None  # a dedicated compiler cache ([site] ccache_dir); None: the user's
     locked: bool = False          # [site] locked = true: never move kbuild.lock implicitly
     build: BuildConfig = field(default_factory=BuildConfig)  # [build]: distcc pool, shared ccache
+    http_base: str | None = None  # [site] http_base: iPXE fetches kernels over HTTP from here ("/"-ended)
     lines: LineIndex | None = field(default=None, repr=False)
 
     @property
