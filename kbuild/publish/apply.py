@@ -77,6 +77,7 @@ from kbuild.publish.manifest import (
     read_manifest,
     render_compact,
     render_manifest,
+    stamp,
     store_dir,
 )
 from kbuild.publish.oserrors import os_errors
@@ -179,7 +180,7 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
         plan = make_plan(wanted, tree, live, target)
         if not plan.changed:
             ensure_objects(tree, plan.keeps, target, durable is True)
-            return plan.report(target, dry_run=False)
+            return _stamped(plan.report(target, dry_run=False), target)
         base = dict(live) if live else {"format": FORMAT, "generation": 0, "previous": None,
                                         "files": {}, "dirs": []}
         base["pending"] = {
@@ -226,6 +227,14 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
         write_manifest(target / MANIFEST_NAME, text, tree)
         # the live manifest's files are its generation's (a pending section aside)
         collect_garbage(target, doc, keep, known=live if live and restored_from is None else None)
-        return plan.report(target, dry_run=False, restored_from=restored_from)
+        return _stamped(plan.report(target, dry_run=False, restored_from=restored_from), target)
+
+
+def _stamped(report: PublishReport, target: Path) -> PublishReport:
+    try:
+        report.manifest_stamp = stamp(os.stat(target / MANIFEST_NAME))
+    except FileNotFoundError:
+        pass
+    return report
 
 
