@@ -66,11 +66,11 @@ def _group(relpaths: Iterable[str]) -> list[tuple[str, list[str]]]:
     return sorted(by_dir.items())
 
 
-def _tree_stamps(tree: SafeTree, dirs: Sequence[tuple[str, list[str]]]) -> tuple[str, dict[str, int]] | None:
-    """Digest of every file's stamp, and each file's change time; None if one is gone
-    or a directory is missing or a link."""
+def _tree_stamps(tree: SafeTree, dirs: Sequence[tuple[str, list[str]]],
+                 ctimes: dict[str, int] | None = None) -> str | None:
+    """Digest of every file's stamp (and each file's change time into ``ctimes``); None
+    if one is gone or a directory is missing or a link."""
     h = hashlib.sha256()
-    ctimes: dict[str, int] = {}
     st_at = os.stat
     for d, names in dirs:
         try:
@@ -86,10 +86,11 @@ def _tree_stamps(tree: SafeTree, dirs: Sequence[tuple[str, list[str]]]) -> tuple
         h.update(d.encode() + b"\0")
         h.update("\n".join(f"{s.st_mode}:{s.st_dev}:{s.st_ino}:{s.st_size}:{s.st_mtime_ns}:"
                            f"{s.st_ctime_ns}" for s in stats).encode())
-        prefix = f"{d}/" if d else ""
-        for n, s in zip(names, stats, strict=True):
-            ctimes[prefix + n] = s.st_ctime_ns
-    return h.hexdigest(), ctimes
+        if ctimes is not None:
+            prefix = f"{d}/" if d else ""
+            for n, s in zip(names, stats, strict=True):
+                ctimes[prefix + n] = s.st_ctime_ns
+    return h.hexdigest()
 
 
 def input_paths(site: Any, files: Sequence[TreeFile]) -> list[str]:
@@ -141,10 +142,10 @@ def _record_locked(target: Path, path: Path, site_path: Path, inputs: Sequence[s
         sync_filesystem(tree.root_fd)
         taken = time.time_ns()
         dirs = _group(f.relpath for f in files)
-        stamped = _tree_stamps(tree, dirs)
-        if stamped is None:
+        ctimes: dict[str, int] = {}
+        digest = _tree_stamps(tree, dirs, ctimes)
+        if digest is None:
             return False
-        digest, ctimes = stamped
         racy: dict[str, str] = {}
         for f in files:
             ct = ctimes[f.relpath]
@@ -182,8 +183,7 @@ def unchanged(site_path: Path, target: Path, *, need_verified: bool = False) -> 
                 return None
             dirs = [(str(d), [str(n) for n in names]) for d, names in doc["dirs"]]
             with SafeTree.open(target) as tree:
-                stamped = _tree_stamps(tree, dirs)
-                if stamped is None or stamped[0] != doc["stamps"]:
+                if _tree_stamps(tree, dirs) != doc["stamps"]:
                     return None
                 for rel, sha in doc["racy"].items():
                     try:
@@ -192,7 +192,7 @@ def unchanged(site_path: Path, target: Path, *, need_verified: bool = False) -> 
                     except OSError:
                         return None
             gen = int(doc["generation"])
-            names = [f"{d}/{n}" if d else n for d, ns in dirs for n in ns]
+            names = [p + n for d, ns in dirs for p in (f"{d}/" if d else "",) for n in ns]
             return (PublishReport(target, gen, [], names, [], False, previous_generation=gen),
                     [str(w) for w in doc["warnings"]])
     except (KeyError, TypeError, ValueError, AttributeError):
