@@ -18,6 +18,7 @@ from kbuild.site import layout
 from kbuild.site.model import EFI_LOADERS, LOADERS, Profile, Site
 from kbuild.source.kinds import fetch_source, source_provenance
 from kbuild.util.files import sha256_text, write_text_if_changed
+from kbuild.util.gcpause import collector_paused
 
 
 @dataclass
@@ -220,6 +221,14 @@ def stage_with_plan(site: Site, target: Path | None = None, dry_run: bool = Fals
                     verified: bool = False) -> tuple[PublishReport, StagePlan]:
     """Plan and publish the tree, write the server snippets, and record the inputs for
     the quick no-op check (``verified``: every built profile passed verify first)."""
+    # 50,000 hosts are a million small objects and no cycles: the collector would scan
+    # the growing heap again and again (a quarter of the CPU time)
+    with collector_paused():
+        return _stage_with_plan(site, target, dry_run, verified)
+
+
+def _stage_with_plan(site: Site, target: Path | None, dry_run: bool,
+                     verified: bool) -> tuple[PublishReport, StagePlan]:
     dest = target or layout.stage_dir(site)
     plan = plan_tree(site, dest)
     files = plan.files
