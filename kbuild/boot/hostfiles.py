@@ -76,16 +76,20 @@ _TEMPLATES: dict[tuple[object, ...], str | None] = {}
 _MAX_TEMPLATES = 4096
 
 
+# every field of an entry but the three that carry the name
+_KEY_FIELDS = tuple(f.name for f in dataclasses.fields(BootEntry) if f.name not in ("label", "title", "host"))
+
+
 def _rendered(render: Callable[..., str], entry: BootEntry, *args: object) -> str:
     name = entry.host
     if name is None or entry.label != name or not entry.title.startswith(name) or \
             len(name) > len(_SENTINEL):
         return render(entry, *args)
-    stand_in = dataclasses.replace(entry, label=_SENTINEL, host=_SENTINEL,
-                                   title=_SENTINEL + entry.title[len(name):])
-    key = (render, stand_in, *args)
+    suffix = entry.title[len(name):]
+    key = (render, suffix, args, *(getattr(entry, f) for f in _KEY_FIELDS))
     template = _TEMPLATES.get(key, "")
     if template == "":
+        stand_in = dataclasses.replace(entry, label=_SENTINEL, host=_SENTINEL, title=_SENTINEL + suffix)
         direct = render(entry, *args)
         template = render(stand_in, *args)
         if template.replace(_SENTINEL, name) != direct:
