@@ -2,6 +2,7 @@
 when nothing the staged tree is made of changed, and every published file is as left."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -172,3 +173,25 @@ def test_a_table_after_the_hosts_is_not_guessed_at(tmp_path: Path) -> None:
               + '\n[site]\ntftp_root = "/elsewhere"\n', link=True)
     assert load_site(tmp_path / "kbuild.toml").tftp_root == Path("/elsewhere")
     assert tftp_root_at_sight(tmp_path / "kbuild.toml") is None
+
+
+def test_the_pending_manifest_is_the_live_text_plus_the_pending_section(tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    files = [publish.TreeFile(f"cfg/h{i}", data=f"host {i}\n".encode()) for i in range(5)]
+    publish.publish(files, tmp_path)
+    live_text = (tmp_path / publish.MANIFEST_NAME).read_text()
+    live = json.loads(live_text)
+    written: list[str] = []
+    real = publish.write_manifest
+    monkeypatch.setattr(publish, "write_manifest",
+                        lambda path, text, tree: (written.append(text), real(path, text, tree)))
+    files[2] = publish.TreeFile("cfg/h2", data=b"changed\n")
+    publish.publish(files, tmp_path)
+    pending_doc = json.loads(written[0])
+    assert written[0].startswith(live_text.rstrip()[:-1].rstrip())     # spliced, not re-encoded
+    assert {k: v for k, v in pending_doc.items() if k != "pending"} == live
+    assert pending_doc["pending"]["write"] == {
+        "cfg/h2": {"sha256": hashlib.sha256(b"changed\n").hexdigest(), "role": "entry"}}
+    assert pending_doc["pending"]["generation"] == live["generation"] + 1
+    # a manifest whose stamp moved since it was read is encoded whole instead
+    assert publish._with_pending(tmp_path, live, "1:2:3:4:5", {"x": 1}) is None
