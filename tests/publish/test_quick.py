@@ -195,3 +195,30 @@ def test_the_pending_manifest_is_the_live_text_plus_the_pending_section(tmp_path
     assert pending_doc["pending"]["generation"] == live["generation"] + 1
     # a manifest whose stamp moved since it was read is encoded whole instead
     assert publish._with_pending(tmp_path, live, "1:2:3:4:5", {"x": 1}) is None
+
+
+def test_kbuild_publish_answers_a_second_run_without_loading_the_site(tmp_path: Path, monkeypatch,
+                                                                      capsys) -> None:
+    """The command's wiring: a verified publish records; the next one loads nothing.
+    (verify is stubbed: the stand-in .config would fail it; test_cli covers verify.)"""
+    import argparse
+    import types
+
+    from kbuild.commands import publish as cmd
+    from kbuild.verify import profile as vprofile
+
+    site = _site(tmp_path / "site")
+    target = tmp_path / "tftp"
+    monkeypatch.setattr(vprofile, "verify_profile", lambda s, p: types.SimpleNamespace(passed=True))
+    args = argparse.Namespace(site=site.path, to=target, dry_run=False)
+    assert cmd.run(args) == 0
+    assert "published generation 1" in capsys.readouterr().err
+
+    def never(*_a: object, **_k: object) -> None:
+        raise AssertionError("loaded the site")
+    monkeypatch.setattr(cmd, "load_site", never)
+    assert cmd.run(args) == 0
+    assert "already up to date at generation 1" in capsys.readouterr().err
+    _touch_site(site, target)                      # changed: the full publish runs
+    with pytest.raises(AssertionError, match="loaded the site"):
+        cmd.run(args)
