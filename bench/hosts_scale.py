@@ -3,7 +3,8 @@
 
 Builds a site with N hosts (MAC + IP, profile nfsroot, pxelinux only, as most diskless
 pools use one loader) on top of the repo's site, with a stand-in build record, and
-times what `kbuild publish` does in process: load kbuild.toml, plan the tree, publish.
+times what `kbuild publish` does in process (verify aside): the quick no-op check, else
+load kbuild.toml, plan the tree, publish, write the server snippets and the inputs record.
   * cold: into an empty target
   * nothing changed: the same again
   * one host changed: one host's `extra` edited in kbuild.toml, then the same
@@ -69,16 +70,28 @@ def _site_dir(root: Path, n: int) -> tuple[Path, str]:
 
 
 def _timed_publish(toml: Path, target: Path, durable: bool | str = "payloads") -> dict[str, float]:
-    """load + plan + publish, as `kbuild publish --to TARGET`: wall seconds of each step."""
-    t0 = time.perf_counter()
-    site = load_site(toml)
+    """As `kbuild publish --to TARGET` (verify aside): wall seconds of each step, CPU seconds."""
+    t0, c0 = time.perf_counter(), os.times()
+    quick = stage.unchanged_publish(toml, target) if durable == "payloads" else None
     t1 = time.perf_counter()
-    plan = stage.plan_tree(site)
+    if quick is not None:
+        c1 = os.times()
+        return {"quick": t1 - t0, "load": 0.0, "stage": 0.0, "total": t1 - t0,
+                "cpu": c1.user - c0.user + c1.system - c0.system,
+                "written": 0, "files": len(quick[0].unchanged)}
+    site = load_site(toml)
     t2 = time.perf_counter()
-    report = publish.publish(plan.files, target, keep=site.keep_generations, durable=durable)
-    t3 = time.perf_counter()
-    return {"load": t1 - t0, "plan": t2 - t1, "publish": t3 - t2, "total": t3 - t0,
-            "written": len(report.written), "files": len(plan.files)}
+    if durable == "payloads":
+        report, plan = stage.stage_with_plan(site, target)
+        files = len(plan.files)
+    else:
+        tree = stage.plan_tree(site)
+        report = publish.publish(tree.files, target, keep=site.keep_generations, durable=durable)
+        files = len(tree.files)
+    t3, c3 = time.perf_counter(), os.times()
+    return {"quick": t1 - t0, "load": t2 - t1, "stage": t3 - t2, "total": t3 - t0,
+            "cpu": c3.user - c0.user + c3.system - c0.system,
+            "written": len(report.written), "files": files}
 
 
 def _floor(toml: Path, target: Path) -> float:
@@ -120,7 +133,7 @@ def rows(runs: list[dict[str, dict[str, float]]], n: int) -> list[dict[str, obje
     for key, label in labels.items():
         k = _stats([r[key]["total"] for r in runs])
         anchor = _stats([r["floor"]["total"] for r in runs]) if key == "cold" else None
-        out.append({"figure": f"{n} hosts: {label} (load+plan+publish, in process)",
+        out.append({"figure": f"{n} hosts: {label} (quick check, else load+plan+publish, in process)",
                     "target": f"<= {TARGETS[key]:g} s", "kbuild": k,
                     "anchor_name": "bare create+rename of the entry files" if anchor else "",
                     "anchor": anchor, "ratio": k["median"] / anchor["median"] if anchor else None,
@@ -138,21 +151,24 @@ def main() -> None:
     runs = [one_run(args.hosts, args.durable) for _ in range(args.runs)]
     if args.json:
         print(json.dumps(rows(runs, args.hosts)))
-        return
+    out = sys.stderr if args.json else sys.stdout   # the table (with CPU) beside the JSON
     print(f"# {args.hosts} hosts, {runs[0]['cold']['files']:.0f} files in the tree; "
-          f"{args.runs} run(s): median [min-max] seconds, wall")
-    print(f"{'':28}{'load':>20}{'plan':>20}{'publish':>20}{'total':>20}")
+          f"{args.runs} run(s): median [min-max] seconds (wall; CPU = user+sys)", file=out)
+    print(f"{'':28}{'quick check':>20}{'load':>20}{'plan+publish':>20}{'total':>20}{'CPU':>20}",
+          file=out)
     for key in ("cold", "noop", "one", "durable"):
         if key not in runs[0]:
             continue
         cells = []
-        for step in ("load", "plan", "publish", "total"):
+        for step in ("quick", "load", "stage", "total", "cpu"):
             s = _stats([r[key][step] for r in runs])
             cells.append(f"{s['median']:6.2f} [{s['min']:.2f}-{s['max']:.2f}]")
         written = runs[0][key]['written']
-        print(f"{key:<28}" + "".join(f"{c:>20}" for c in cells) + f"   ({written:.0f} written)")
+        print(f"{key:<28}" + "".join(f"{c:>20}" for c in cells) + f"   ({written:.0f} written)",
+              file=out)
     f = _stats([r["floor"]["total"] for r in runs])
-    print(f"{'floor: bare create+rename':<28}{'':>60}{f['median']:6.2f} [{f['min']:.2f}-{f['max']:.2f}]")
+    print(f"{'floor: bare create+rename':<28}{'':>60}{f['median']:6.2f} [{f['min']:.2f}-{f['max']:.2f}]",
+          file=out)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from the menu script. UML hosts get a launch script.
 """
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kbuild.boot import grub, grub_legacy, ipxe, pxelinux
@@ -51,18 +53,57 @@ def host_files(host: Host, profile: Profile, entry: BootEntry, uml_binary: str |
         uses = uses or (loader == "grub2" and "grub-efi-unsigned" in profile.loaders)
         if not uses:
             continue
-        text = render(entry)
+        text = _rendered(render, entry)
         if host.mac:
             out.append(HostFile(f"{prefix}{pxelinux_mac_name(host.mac)}", text))
         if by_ip and host.ip:
             out.append(HostFile(f"{prefix}{hex_ip(host.ip)}", text))
     if "grub-legacy" in profile.loaders:
-        out.append(HostFile(f"grub/{host.name}.conf", grub_legacy.host_config(entry)))
+        out.append(HostFile(f"grub/{host.name}.conf", _rendered(grub_legacy.host_config, entry)))
     if ("ipxe" in profile.loaders or "ipxe-efi" in profile.loaders) and host.mac:
         # also the script DHCP hands iPXE itself (user class iPXE, boot/server.py)
         out.append(HostFile(f"ipxe/{mac_dashed(host.mac)}.ipxe",
-                            ipxe.script(entry, plain_hypervisor, base_uri, http_base)))
+                            _rendered(ipxe.script, entry, plain_hypervisor, base_uri, http_base)))
     return out
+
+
+# Rendering 50,000 hosts' files one by one is most of a large site's staging time, yet
+# hosts of one profile differ only by their name (consoles, extra arguments and NFS
+# path aside, which are part of the key). Each loader's file is rendered once for a
+# stand-in name, using every character a host name may have, and the name is put in
+# by replacement: only after one real host's file, rendered in full, came out the same.
+# Longer names are rendered in full (a line-length check passed by the stand-in then
+# holds for the name too).
+_SENTINEL = "kbuild.Host-Name_Stand-in.0123456789abcd"
+_TEMPLATES: dict[tuple[object, ...], str | None] = {}
+_MAX_TEMPLATES = 4096
+
+
+# every field of an entry but the three that carry the name
+_KEY_FIELDS = tuple(f.name for f in dataclasses.fields(BootEntry) if f.name not in ("label", "title", "host"))
+
+
+def _rendered(render: Callable[..., str], entry: BootEntry, *args: object) -> str:
+    name = entry.host
+    if name is None or entry.label != name or not entry.title.startswith(name) or \
+            len(name) > len(_SENTINEL):
+        return render(entry, *args)
+    suffix = entry.title[len(name):]
+    key = (render, suffix, args, *(getattr(entry, f) for f in _KEY_FIELDS))
+    template = _TEMPLATES.get(key, "")
+    if template == "":
+        stand_in = dataclasses.replace(entry, label=_SENTINEL, host=_SENTINEL, title=_SENTINEL + suffix)
+        direct = render(entry, *args)
+        template = render(stand_in, *args)
+        if template.replace(_SENTINEL, name) != direct:
+            template = None         # this loader's text is not a plain function of the name
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = template
+        return direct
+    if template is None:
+        return render(entry, *args)
+    return template.replace(_SENTINEL, name)
 
 
 def _host_profile(profile: Profile, host: Host, nfs: object) -> Profile:

@@ -7,7 +7,7 @@ import sys
 
 from kbuild.commands.common import add_target_arguments, target_dir
 from kbuild.publish import stage
-from kbuild.site.load import load_site
+from kbuild.site.load import find_site_file, load_site
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,6 +19,16 @@ def run(args: argparse.Namespace) -> int:
     from kbuild.verify.profile import verify_profile
     from kbuild.verify.render import failed_error
 
+    if not args.dry_run:
+        # nothing changed since the last verified publish: answer without loading the site
+        quick = stage.unchanged_publish(args.site or find_site_file(),
+                                        args.to.resolve() if args.to else None, need_verified=True)
+        if quick is not None:
+            report, warnings = quick
+            for w in warnings:
+                print(f"warning: {w}", file=sys.stderr)
+            print(report.summary(), file=sys.stderr)
+            return 0
     site = load_site(args.site)
     target = target_dir(site, args.to)
     # Never publish an entry whose kernel cannot boot it (profile or host entries).
@@ -26,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         checked = verify_profile(site, built.profile)
         if not checked.passed:
             raise failed_error(checked)
-    report, plan = stage.stage_with_plan(site, target, dry_run=args.dry_run)
+    report, plan = stage.stage_with_plan(site, target, dry_run=args.dry_run, verified=True)
     for w in plan.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if args.dry_run:

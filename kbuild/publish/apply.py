@@ -77,6 +77,7 @@ from kbuild.publish.manifest import (
     read_manifest,
     render_compact,
     render_manifest,
+    stamp,
     store_dir,
 )
 from kbuild.publish.oserrors import os_errors
@@ -120,9 +121,13 @@ def publish(files: Sequence[TreeFile], target: Path, keep: int = 3, dry_run: boo
                 plan = make_plan(wanted, tree, live, target)
                 return plan.report(target, dry_run=True)
         with _locked(target):
+            before = _manifest_stamp(target)
             live = read_manifest(target)
+            # the text read is the one with this stamp only if no write came in between
+            live_stamp = before if before == _manifest_stamp(target) else None
             previous = live["generation"] if live and live["generation"] > 0 else None
-            return _publish_locked(wanted, target, live, keep, durable, previous, None)
+            return _publish_locked(wanted, target, live, keep, durable, previous, None,
+                                   live_stamp)
 
 
 def rollback(target: Path, *, durable: Durability = "payloads") -> PublishReport:
@@ -172,14 +177,14 @@ def _locked(target: Path) -> Iterator[None]:
 
 def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | None, keep: int,
                     durable: Durability, previous: int | None,
-                    restored_from: int | None) -> PublishReport:
+                    restored_from: int | None, live_stamp: str | None = None) -> PublishReport:
     with SafeTree.open(target) as tree, open_dir(store_dir(target) / "objects") as objects_fd:
         tree.objects_fd = objects_fd
         clean_stale_temps(tree, live, target)
         plan = make_plan(wanted, tree, live, target)
         if not plan.changed:
             ensure_objects(tree, plan.keeps, target, durable is True)
-            return plan.report(target, dry_run=False)
+            return _stamped(plan.report(target, dry_run=False), target)
         base = dict(live) if live else {"format": FORMAT, "generation": 0, "previous": None,
                                         "files": {}, "dirs": []}
         base["pending"] = {
@@ -190,9 +195,11 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
             "dirs": sorted({"/".join(d) for d in plan.new_dirs}
                            | ({"/".join(d) for d in plan.owned_dirs} - set(base["dirs"]))),
         }
-        # The pending manifest lives only until this publish ends: one compact line, by one
-        # call of the C encoder (the one-file-per-line form costs seconds for 50,000 files)
-        write_manifest(target / MANIFEST_NAME, render_compact(base), tree)
+        # The pending manifest lives only until this publish ends: the live text with the
+        # pending section appended (encoding 50,000 files again costs a CPU-second), else
+        # one compact line by one call of the C encoder
+        write_manifest(target / MANIFEST_NAME,
+                       _with_pending(target, live, live_stamp, base["pending"]) or render_compact(base), tree)
 
         # Stamps need every file on disk: a few entries are fsynced one by one when every
         # kept file is already on disk (trusted by its stamp); otherwise one syncfs at the end.
@@ -226,6 +233,46 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
         write_manifest(target / MANIFEST_NAME, text, tree)
         # the live manifest's files are its generation's (a pending section aside)
         collect_garbage(target, doc, keep, known=live if live and restored_from is None else None)
-        return plan.report(target, dry_run=False, restored_from=restored_from)
+        return _stamped(plan.report(target, dry_run=False, restored_from=restored_from), target)
+
+
+def _manifest_stamp(target: Path) -> str | None:
+    try:
+        return stamp(os.lstat(target / MANIFEST_NAME))
+    except FileNotFoundError:
+        return None
+
+
+def _with_pending(target: Path, live: dict[str, Any] | None, live_stamp: str | None,
+                  pending: dict[str, Any]) -> str | None:
+    """The live manifest's own text plus ``"pending"`` (None: encode it whole). Only when
+    that text is still the one ``live`` was read from: the manifest's stamp then equals
+    ``live_stamp`` (under the lock; a hand edit since moves the ctime)."""
+    if not live or "pending" in live or live_stamp is None:
+        return None
+    path = target / MANIFEST_NAME
+    try:
+        with open(path, "rb") as f:
+            if stamp(os.fstat(f.fileno())) != live_stamp:
+                return None
+            raw = f.read()
+    except OSError:
+        return None
+    body = raw.rstrip()
+    if not body.endswith(b"}") or len(body) < 2:
+        return None
+    try:
+        text = body[:-1].decode()
+    except UnicodeDecodeError:
+        return None
+    return f'{text.rstrip()},\n "pending": {render_compact(pending)}\n}}'
+
+
+def _stamped(report: PublishReport, target: Path) -> PublishReport:
+    try:
+        report.manifest_stamp = stamp(os.stat(target / MANIFEST_NAME))
+    except FileNotFoundError:
+        pass
+    return report
 
 

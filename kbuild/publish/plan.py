@@ -43,6 +43,7 @@ class PublishReport:
     dry_run: bool
     previous_generation: int = 0       # live before the call; equal to generation if nothing changed
     restored_from: int | None = None   # for a rollback: the generation whose files are live again
+    manifest_stamp: str = ""           # the live manifest's stamp when the call ended (quick.py)
 
     def summary(self) -> str:
         if self.generation == self.previous_generation:

@@ -11,12 +11,14 @@ from kbuild.boot import pxelinux, server
 from kbuild.boot.entry import BootEntry, kernel_relpath, make_entry
 from kbuild.build.kernel import read_build_record
 from kbuild.errors import UserError
+from kbuild.publish import quick
 from kbuild.publish.apply import publish
 from kbuild.publish.plan import PublishReport, TreeFile
 from kbuild.site import layout
 from kbuild.site.model import EFI_LOADERS, LOADERS, Profile, Site
 from kbuild.source.kinds import fetch_source, source_provenance
 from kbuild.util.files import sha256_text, write_text_if_changed
+from kbuild.util.gcpause import collector_paused
 
 
 @dataclass
@@ -231,21 +233,48 @@ def stage(site: Site, target: Path | None = None, dry_run: bool = False) -> Publ
     return report
 
 
-def stage_with_plan(site: Site, target: Path | None = None,
-                    dry_run: bool = False) -> tuple[PublishReport, StagePlan]:
-    plan = plan_tree(site, target or layout.stage_dir(site))
+def stage_with_plan(site: Site, target: Path | None = None, dry_run: bool = False, *,
+                    verified: bool = False) -> tuple[PublishReport, StagePlan]:
+    """Plan and publish the tree, write the server snippets, and record the inputs for
+    the quick no-op check (``verified``: every built profile passed verify first)."""
+    # 50,000 hosts are a million small objects and no cycles: the collector would scan
+    # the growing heap again and again (a quarter of the CPU time)
+    with collector_paused():
+        return _stage_with_plan(site, target, dry_run, verified)
+
+
+def _stage_with_plan(site: Site, target: Path | None, dry_run: bool,
+                     verified: bool) -> tuple[PublishReport, StagePlan]:
+    dest = target or layout.stage_dir(site)
+    plan = plan_tree(site, dest)
     files = plan.files
     if not files:
         raise UserError("nothing to stage: no profile has been built",
                         hint="run: doit kernel:<profile>")
-    report = publish(files, target or layout.stage_dir(site), keep=site.keep_generations,
-                     dry_run=dry_run)
+    report = publish(files, dest, keep=site.keep_generations, dry_run=dry_run)
     snip = server.snippets(site)
     plan.warnings.extend(snip.warnings)
     if not dry_run:
         for name, text in snip.files.items():
             write_text_if_changed(layout.server_dir(site) / name, text)
+        inputs = [*quick.input_paths(site, files),
+                  *(str(layout.server_dir(site) / name) for name in snip.files)]
+        quick.record(dest, site.path, inputs, files, report, verified=verified,
+                     warnings=plan.warnings)
     return report, plan
+
+
+def unchanged_publish(site_path: Path, target: Path | None, *,
+                      need_verified: bool = False) -> tuple[PublishReport, list[str]] | None:
+    """The report of a site publish to ``target`` (default: the site's tftp_root) that
+    would change nothing, told without loading the site (kbuild/publish/quick.py); None
+    when it must run in full."""
+    from kbuild.site.load import tftp_root_at_sight
+
+    dest = target or tftp_root_at_sight(site_path)
+    if dest is None:
+        return None
+    return quick.unchanged(site_path, dest, need_verified=need_verified)
 
 
 def site_digest(site: Site) -> str:

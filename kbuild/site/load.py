@@ -70,6 +70,34 @@ def load_site(path: Path | None = None) -> Site:
     return parse_site(text, path)
 
 
+def tftp_root_at_sight(path: Path) -> Path | None:
+    """The resolved ``tftp_root`` of a valid site file, read from the part before its
+    ``[[hosts]]`` without reading the hosts (the quick no-op publish needs only this);
+    None when that part alone cannot tell. A caller must still check that the file is
+    the one a full load validated (kbuild/publish/quick.py records its stamp)."""
+    import re
+    import tomllib
+
+    try:
+        text = Path(path).read_bytes()[:MAX_SITE_BYTES].decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    first = re.search(r"^\[\[hosts\]\]", text, re.MULTILINE)
+    head = text[:first.start()] if first else text
+    # a table after the hosts could be [site] itself
+    if first and re.search(r"^[ \t]*\[(?!\[hosts\]\])", text[first.start():], re.MULTILINE):
+        return None
+    try:
+        site_t = tomllib.loads(head).get("site", {})
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        return None
+    artifacts = site_t.get("artifacts", "artifacts") if isinstance(site_t, dict) else None
+    tftp = site_t.get("tftp_root", f"{artifacts}/tftpboot") if isinstance(site_t, dict) else None
+    if not isinstance(tftp, str) or not isinstance(artifacts, str) or not tftp or not artifacts:
+        return None
+    return (Path(path).parent.resolve() / tftp).resolve()
+
+
 def parse_site(text: str, path: Path) -> Site:
     with collector_paused():
         return _parse_site(text, path)
