@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from kbuild.build import engine, make, repro
 from kbuild.build.ccstats import CacheStats, read_stats_log
+from kbuild.build.configcheck import check_config_kept
 from kbuild.errors import UserError
 from kbuild.kconfig.environment import (
     _SCRUB as SCRUBBED,
@@ -122,7 +123,11 @@ def kernel_make(site: Site, profile: Profile, builddir: Path, targets: list[str]
     for path in (stats_log, plan.distcc_log):
         if path is not None:
             path.unlink(missing_ok=True)
+    config = builddir / ".config"
+    written = config.read_text(errors="replace") if config.is_file() else None
     run = make.run_make(argv, env, log, label, progress)
+    if written is not None:
+        check_config_kept(site, profile, config, written)
     cache = read_stats_log(stats_log) if stats_log else None
     if cache is not None and cache.remote_errors:
         warnings.append(f"ccache remote storage failed for {cache.remote_errors} compiles "
