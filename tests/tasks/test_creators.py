@@ -116,3 +116,24 @@ def test_file_dependencies_are_the_package_files_of_each_stage(site, monkeypatch
     assert deps(creators.task_verify) == (files("verify") | files("rules") | files("boot") | files("kconfig")
                                           | files("rules", "*.toml"))
     assert deps(creators.task_stage) == files("publish") | files("boot")
+
+
+def test_build_overrides_on_the_doit_command_line_reach_the_build(site, tmp_path, monkeypatch):
+    """`doit engine=… build:P`: the command-line variable reaches the build and wins over
+    the environment (a bad value in each: the message names the command-line one)."""
+    from kbuild.site.load import load_site
+    from tests.e2e import fake_build
+
+    db, report = str(tmp_path / "db"), tmp_path / "report.txt"
+    try:
+        assert doit("run", "--db-file", db, "unpack:tiny", f"site={site}") == 0
+        s = load_site(site)
+        fake_build(s, s.profiles["nfsroot"], "CONFIG_NET=y\n")
+        monkeypatch.setenv("KBUILD_BUILD_ENGINE", "bogus-from-env")
+        assert doit("run", "-s", "--db-file", db, "--output-file", str(report), "build:nfsroot",
+                    f"site={site}", "engine=bogus-from-cmdline") == 1
+    finally:
+        reset_vars()
+    text = report.read_text()
+    assert "engine='bogus-from-cmdline' is not one of local, distcc" in text
+    assert "bogus-from-env" not in text and "Traceback" not in text
