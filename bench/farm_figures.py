@@ -191,9 +191,10 @@ def main() -> None:
                 print(f"run {i + 1}/{args.runs}", flush=True)
                 bench.one_run(f, i, distcc, shared, [d1, d2])
                 _flush_redis(f, cache.address)
+                # the tables so far after every run: a long session that ends early still has them
+                bench.report(f"{args.profile} `make {' '.join(targets)}`", args.server_cores)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    bench.report(f"{args.profile} `make {' '.join(targets)}`", args.server_cores)
 
 
 def _flush_redis(f: Farm, address: str) -> None:
