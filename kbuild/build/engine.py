@@ -159,7 +159,8 @@ def plan_engine(cfg: BuildConfig, local_jobs: int, log_dir: Path) -> EnginePlan:
                       warnings=warnings, distcc_log=log)
 
 
-_DONE = re.compile(r"\bcompile \S+ on (\S+) completed ok\b")
+# "compile (null) on localhost": make's probes (cc-option, --version), not compiles of a file
+_DONE = re.compile(r"\bcompile (?!\(null\) )\S+ on (\S+) completed ok\b")
 _FALLBACK = re.compile(r"running locally instead|failed to distribute", re.I)
 
 

@@ -102,7 +102,8 @@ def test_distcc_log(tmp_path):
         "distcc[3] compile /s/c.c on 192.0.2.12:3632/2 completed ok\n"
         "distcc[4] (dcc_build_somewhere) Warning: failed to distribute /s/d.c to 192.0.2.11:3632/2, "
         "running locally instead\n"
-        "distcc[4] compile /s/d.c on localhost completed ok\n")
+        "distcc[4] compile /s/d.c on localhost completed ok\n"
+        "distcc[5] compile (null) on localhost completed ok\n")   # a probe, not a compile
     r = engine.read_distcc_log(log)
     assert r.remote_by_host == {"192.0.2.11:3632": 1, "192.0.2.12:3632": 2}
     assert r.remote == 3 and r.local == 1
