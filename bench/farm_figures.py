@@ -19,7 +19,8 @@ links, image), from make's step lines. The load average is printed beside every 
 Distributable fraction, from the cold runs: C = CPU seconds of a cold local build (children's
 rusage), R = CPU the two distccd servers spent (their processes' own and reaped children's
 CPU in /proc: distccd's own "cc times" log line reads 0 here), f = R / C. The client's
-preprocessing (distcc's "cpp times") stays local. Per-job overhead o = (sum of the client's
+preprocessing (the CPU of distcc's children for remote jobs; its "cpp times" read 0 too)
+stays local. Per-job overhead o = (sum of the client's
 "elapsed compilation time" of the J remote jobs - R) / J.
 
 Projection (a model, not a measurement) for N servers of k cores beside L local cores:
@@ -56,13 +57,9 @@ from kbuild.site import layout  # noqa: E402
 from kbuild.site.load import load_site  # noqa: E402
 from tests.farmbuild import builder_argv, make_builder, run_builder  # noqa: E402
 
-_CPP_TIMES = re.compile(r"cpp times: user ([\d.]+)s, system ([\d.]+)s")
+_CLIENT_CHILDREN = re.compile(r"\(dcc_exit\) exit: .*children: ([\d.]+) user ([\d.]+) sys")
 ROWS = ("cold local (fills the shared cache)", "cold distcc (2 servers)", "warm shared")
 _REMOTE_ELAPSED = re.compile(r"elapsed compilation time ([\d.]+)s")
-
-def _cpu(text: str, pattern: re.Pattern[str]) -> float:
-    return sum(float(u) + float(s) for u, s in pattern.findall(text))
-
 
 def _med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
@@ -73,9 +70,19 @@ def _cell(xs: list[float]) -> str:
 
 
 def _proc_cpu(pid: int) -> float:
-    """CPU seconds of a process and its reaped children (distccd reaps its job workers)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of a distccd: the master and its pre-forked workers, each with the
+    compilers it reaped (the workers live on, so the master's own counters miss them)."""
+    ticks = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(name) == pid or int(fields[1]) == pid:
+            ticks += sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _load() -> float:
@@ -123,16 +130,19 @@ class Bench:
         client = (root / "artifacts/logs/distcc.log").read_text(errors="replace")
         jobs = sum(int(n) for n in out["remote_by_host"].values())  # type: ignore[union-attr]
         # elapsed times of the remote jobs: the line follows each job's "exec on HOST" line
-        elapsed, remote_job = 0.0, {}
+        elapsed, cpp, remote_job = 0.0, 0.0, {}
         for line in client.splitlines():   # jobs interleave: follow each distcc process
             pid = line.split("]", 1)[0]
             if " exec on " in line:
                 remote_job[pid] = " exec on localhost" not in line
             m = _REMOTE_ELAPSED.search(line)
-            if m and remote_job.pop(pid, False):
+            if m and remote_job.get(pid):
                 elapsed += float(m.group(1))
+            m = _CLIENT_CHILDREN.search(line)   # distcc's last line: its children = the cpp
+            if m and remote_job.pop(pid, False):
+                cpp += float(m.group(1)) + float(m.group(2))
         self.remote_cpu.append(remote)
-        self.cpp_cpu.append(_cpu(client, _CPP_TIMES))
+        self.cpp_cpu.append(cpp)
         self.jobs.append(jobs)
         if jobs:
             self.overhead.append(max(0.0, elapsed - remote) / jobs)
