@@ -82,13 +82,20 @@ def test_uncached_rebuild_elsewhere_is_identical_and_a_changed_value_is_not(
             "faketime", "2031-06-01 12:00:00",
             str(BIN / "kbuild"), "verify-build", "nfsroot", "--site", str(work_site.toml),
             "--scratch", str(scratch), "--json"]
+    # the published manifest's explicit field is what the first rebuild must match
+    manifest = work_site.tftp / "kbuild-manifest.json"
+    published = [e["meta"].get("image_sha256") for e in json.loads(manifest.read_text())["files"].values()
+                 if e["meta"].get("profile") == "nfsroot" and "image_sha256" in e["meta"]]
+    assert published and set(published) == {record["image_sha256"]}
     frag = work_site.fragment("ip-pnp")
     original = frag.read_text()
     try:
-        r = subprocess.run(argv, cwd="/", env=env, capture_output=True, text=True, timeout=3600)
+        r = subprocess.run(argv + ["--manifest", str(work_site.tftp)], cwd="/", env=env,
+                           capture_output=True, text=True, timeout=3600)
         assert r.returncode == 0, r.stdout + r.stderr[-4000:]
         same = json.loads(r.stdout)
         assert same["identical"] is True and same["expected_sha256"] == record["image_sha256"]
+        assert same["expected_from"] == str(manifest)
         assert "verify-build nfsroot: identical" in r.stderr
         uts = (scratch / "include/generated/compile.h").read_text()
         assert "elsewhere" not in uts and '"kbuild"' in uts  # host and user fixed, not leaked

@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,11 +22,14 @@ from kbuild.site.model import BUILD_ENGINES, BuildConfig
 
 DISTCC_PORT = 3632
 DISTCC_DEFAULT_LIMIT = 4      # distcc's own default for a remote host
-# Per-run overrides of [build] (for doit: `KBUILD_BUILD_ENGINE=local doit kernel:dom0`)
+# Per-run overrides of [build]: the environment (`KBUILD_BUILD_ENGINE=local doit ...`), and
+# over it doit's command-line variables (`doit engine=local kernel:dom0`)
 ENV_ENGINE = "KBUILD_BUILD_ENGINE"
 ENV_HOSTS = "KBUILD_DISTCC_HOSTS"
 ENV_JOBS = "KBUILD_BUILD_JOBS"
 ENV_REMOTE = "KBUILD_CCACHE_REMOTE"
+RUN_VARIABLES = {"engine": ENV_ENGINE, "distcc_hosts": ENV_HOSTS, "build_jobs": ENV_JOBS,
+                 "ccache_remote": ENV_REMOTE}
 
 
 @dataclass
@@ -53,43 +57,56 @@ class DistccReport:
         return sum(self.remote_by_host.values())
 
 
-def effective_config(cfg: BuildConfig, environ: dict[str, str] | None = None) -> BuildConfig:
-    """``[build]`` with the per-run overrides from the environment applied (checked)."""
+def effective_config(cfg: BuildConfig, environ: Mapping[str, str] | None = None,
+                     run_vars: Mapping[str, str | None] | None = None) -> BuildConfig:
+    """``[build]`` with the per-run overrides applied (checked): doit's command-line
+    variables (``run_vars``, see RUN_VARIABLES) win over the environment, which wins over
+    the site's ``[build]``."""
     env = os.environ if environ is None else environ
+    given = run_vars or {}
+
+    def pick(var: str, env_name: str) -> tuple[str, str | None]:
+        """(the name to show in a message, the value) of one knob, None when not given."""
+        value = given.get(var)
+        if value is not None:
+            return var, value
+        return env_name, env.get(env_name)
+
     out = cfg
-    engine = env.get(ENV_ENGINE)
+    name, engine = pick("engine", ENV_ENGINE)
     if engine:
         if engine not in BUILD_ENGINES:
-            raise UserError(f"{ENV_ENGINE}={engine!r} is not one of {', '.join(BUILD_ENGINES)}",
-                            hint=f"unset {ENV_ENGINE} to use [build] engine")
+            raise UserError(f"{name}={engine!r} is not one of {', '.join(BUILD_ENGINES)}",
+                            hint=f"leave out {name} to use [build] engine")
         out = replace(out, engine=engine)
-    hosts = env.get(ENV_HOSTS)
+    name, hosts = pick("distcc_hosts", ENV_HOSTS)
     if hosts:
         specs = tuple(hosts.split())
         for spec in specs:
             problem = host_problem(spec)
             if problem:
-                raise UserError(f"{ENV_HOSTS}: {spec[:70]!r} {problem}",
+                raise UserError(f"{name}: {spec[:70]!r} {problem}",
                                 hint="write hosts as HOST[:PORT][/LIMIT], separated by spaces")
         out = replace(out, hosts=specs)
-    jobs = env.get(ENV_JOBS)
+    name, jobs = pick("build_jobs", ENV_JOBS)
     if jobs:
         if not (jobs.isascii() and jobs.isdigit() and 0 < int(jobs) <= 4096):
-            raise UserError(f"{ENV_JOBS}={jobs[:20]!r} is not a number of jobs (1-4096)")
+            raise UserError(f"{name}={jobs[:20]!r} is not a number of jobs (1-4096)")
         out = replace(out, jobs=int(jobs))
-    remote = env.get(ENV_REMOTE)
+    name, remote = pick("ccache_remote", ENV_REMOTE)
     if remote is not None:
         if remote in ("", "none"):
             out = replace(out, ccache_remote=None)
         else:
             problem = remote_problem(remote)
             if problem:
-                raise UserError(f"{ENV_REMOTE} {problem}",
+                raise UserError(f"{name} {problem}",
                                 hint='give "redis://HOST[:PORT]" or "http://HOST[:PORT]/PATH"')
             out = replace(out, ccache_remote=remote)
     if out.engine == "distcc" and not out.hosts:
         raise UserError("engine distcc has no hosts",
-                        hint=f"set [build] hosts or {ENV_HOSTS}=\"HOST/LIMIT ...\"")
+                        hint=f"set [build] hosts, distcc_hosts=\"HOST/LIMIT ...\" on the doit "
+                             f"command line or {ENV_HOSTS}")
     return out
 
 
@@ -142,7 +159,8 @@ def plan_engine(cfg: BuildConfig, local_jobs: int, log_dir: Path) -> EnginePlan:
                       warnings=warnings, distcc_log=log)
 
 
-_DONE = re.compile(r"\bcompile \S+ on (\S+) completed ok\b")
+# "compile (null) on localhost": make's probes (cc-option, --version), not compiles of a file
+_DONE = re.compile(r"\bcompile (?!\(null\) )\S+ on (\S+) completed ok\b")
 _FALLBACK = re.compile(r"running locally instead|failed to distribute", re.I)
 
 

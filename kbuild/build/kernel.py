@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from kbuild.build import engine, make, repro
 from kbuild.build.ccstats import CacheStats, read_stats_log
+from kbuild.build.configcheck import check_config_kept
 from kbuild.errors import UserError
 from kbuild.kconfig.environment import (
     _SCRUB as SCRUBBED,
@@ -80,14 +81,15 @@ def build_environment(site: Site) -> dict[str, str]:
 
 def kernel_make(site: Site, profile: Profile, builddir: Path, targets: list[str], log: Path,
                 label: str, *, use_ccache: bool = True, jobs: int | None = None,
-                build: BuildConfig | None = None, progress: Progress | None = None) -> KernelMake:
+                build: BuildConfig | None = None, progress: Progress | None = None,
+                run_vars: dict[str, str | None] | None = None) -> KernelMake:
     """make ``targets`` of the profile's tree in ``builddir``: the one path every build takes
     (the build task, verify-build's uncached rebuild, partial builds of the farm proofs)."""
     tree = require_tree(site, profile)
     src = site.sources[profile.source]
     epoch = repro.source_epoch(layout.pristine_tree(site, src))
     tc = detect_toolchain(use_ccache=use_ccache)
-    cfg = engine.effective_config(build or site.build)
+    cfg = engine.effective_config(build or site.build, run_vars=run_vars)
     if not tc.launcher:
         cfg = BuildConfig(engine="local", jobs=cfg.jobs)  # distcc runs behind ccache here
     logs = log.parent
@@ -122,7 +124,11 @@ def kernel_make(site: Site, profile: Profile, builddir: Path, targets: list[str]
     for path in (stats_log, plan.distcc_log):
         if path is not None:
             path.unlink(missing_ok=True)
+    config = builddir / ".config"
+    written = config.read_text(errors="replace") if config.is_file() else None
     run = make.run_make(argv, env, log, label, progress)
+    if written is not None:
+        check_config_kept(site, profile, config, written)
     cache = read_stats_log(stats_log) if stats_log else None
     if cache is not None and cache.remote_errors:
         warnings.append(f"ccache remote storage failed for {cache.remote_errors} compiles "
@@ -141,14 +147,16 @@ def _remote_unreachable(url: str, timeout: float) -> str | None:
 
 
 def build(site: Site, profile: Profile, progress: Progress | None = None,
-          jobs: int | None = None) -> BuildResult:
+          jobs: int | None = None, run_vars: dict[str, str | None] | None = None) -> BuildResult:
+    """Build the profile's image in its build dir and write the build record. ``run_vars``:
+    doit's command-line overrides of ``[build]`` (engine.RUN_VARIABLES)."""
     config = layout.config_path(site, profile)
     if not config.is_file():
         raise UserError(f"profile {profile.name!r} is not configured", path=config,
                         hint=f"run: doit config:{profile.name}")
     bdir = layout.build_dir(site, profile)
     km = kernel_make(site, profile, bdir, [profile.image], layout.build_log(site, profile),
-                     f"build {profile.name}", jobs=jobs, progress=progress)
+                     f"build {profile.name}", jobs=jobs, progress=progress, run_vars=run_vars)
     image = bdir / IMAGE_PATHS[profile.arch]
     release = kernel_release(bdir)
     record = layout.build_record(site, profile)

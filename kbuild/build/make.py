@@ -136,6 +136,11 @@ def make_variables(arch: str, toolchain: Toolchain) -> list[str]:
         out.append(f"SUBARCH={v['SUBARCH']}")
     out.append(f"CC={toolchain.cc_command}")
     out.append(f"LD={toolchain.ld}")
+    if toolchain.launcher:
+        # host programs (fixdep, Kconfig's conf, objtool and its libsubcmd, modpost, ...)
+        # through the cache too: a build in an empty dir otherwise compiles them all
+        # before its first kernel object, however warm the cache is
+        out.append(f"HOSTCC={toolchain.launcher} gcc")
     return out
 
 
@@ -150,6 +155,11 @@ def ccache_environment(cache_dir: Path | None, base_dir: Path) -> dict[str, str]
         "CCACHE_BASEDIR": str(base_dir),
         "CCACHE_NOHASHDIR": "1",
         "CCACHE_SLOPPINESS": "time_macros,include_file_mtime,include_file_ctime",
+        # tools/ (objtool, its libsubcmd) names each object's make target by its absolute
+        # path (-Wp,-MT,/…/build/tools/objtool/x.o), which ccache hashes as given: every
+        # other checkout missed. The target only names the rule in the .d file (tools'
+        # fixdep skips it); the object does not depend on it.
+        "CCACHE_IGNOREOPTIONS": "-Wp,-MT,*",
     }
     if cache_dir is not None:
         env["CCACHE_DIR"] = str(cache_dir)

@@ -36,12 +36,14 @@ class RebuildReport:
     kept: bool
     seconds: float
     log: Path
+    expected_from: str = "the build record"
 
     def summary(self) -> str:
         if self.identical:
             return (f"verify-build {self.profile}: identical (sha256 {self.rebuilt_sha256[:16]}…, "
                     f"rebuilt without compiler cache in {self.seconds:.0f} s)")
-        text = (f"verify-build {self.profile}: different: expected sha256 {self.expected_sha256[:16]}…, "
+        text = (f"verify-build {self.profile}: different: expected sha256 {self.expected_sha256[:16]}… "
+                f"({self.expected_from}'s image_sha256), "
                 f"rebuilt {self.rebuilt_sha256[:16]}…; first difference: {self.difference}")
         if self.config_changed:
             text += "; the .config changed since the recorded build"
@@ -49,16 +51,21 @@ class RebuildReport:
 
 
 def verify_build(site: Site, profile: Profile, scratch: Path | None = None,
-                 keep: bool = False, progress: Progress | None = None) -> RebuildReport:
+                 keep: bool = False, progress: Progress | None = None,
+                 expected: str | None = None, expected_from: str | None = None) -> RebuildReport:
     """Rebuild ``profile`` uncached in ``scratch`` (a fresh directory under artifacts/ when
-    None; an existing one is rebuilt incrementally) and compare with its build record."""
+    None; an existing one is rebuilt incrementally) and compare with the ``image_sha256``
+    field of its build record, or with ``expected`` (a published manifest's field, named by
+    ``expected_from``)."""
     record = read_build_record(site, profile)
     bdir = layout.build_dir(site, profile)
     config = layout.config_path(site, profile)
-    expected = str(record.get("image_sha256", ""))
-    if len(expected) != 64:
-        raise UserError("the build record has no image digest", path=layout.build_record(site, profile),
-                        hint=f"rebuild: doit build:{profile.name}")
+    if expected is None:
+        expected = str(record.get("image_sha256", ""))
+        if len(expected) != 64:
+            raise UserError("the build record has no image_sha256 field",
+                            path=layout.build_record(site, profile),
+                            hint=f"rebuild: doit build:{profile.name}")
     fresh = scratch is None
     if scratch is None:
         base = site.artifacts / "verify-build"
@@ -88,7 +95,8 @@ def verify_build(site: Site, profile: Profile, scratch: Path | None = None,
         shutil.rmtree(scratch, ignore_errors=True)
     return RebuildReport(profile=profile.name, identical=identical, expected_sha256=expected,
                          rebuilt_sha256=got, difference=difference, config_changed=config_changed,
-                         scratch=scratch, kept=kept, seconds=km.run.seconds, log=log)
+                         scratch=scratch, kept=kept, seconds=km.run.seconds, log=log,
+                         expected_from=expected_from or "the build record")
 
 
 def _where(bdir: Path, scratch: Path, rel: str, expected: str) -> str:

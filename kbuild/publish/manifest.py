@@ -190,3 +190,13 @@ def trusted_stamps(live: dict[str, Any] | None) -> dict[str, str]:
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def expected_image_digest(doc: dict[str, Any], profile: str) -> str | None:
+    """The ``image_sha256`` a manifest's files record for ``profile`` (the image as make
+    built it, before signing), or None when it records none."""
+    for e in doc["files"].values():
+        meta = e.get("meta") if isinstance(e, dict) else None
+        if isinstance(meta, dict) and meta.get("profile") == profile and meta.get("image_sha256"):
+            return str(meta["image_sha256"])
+    return None

@@ -58,6 +58,8 @@ def _meta(b: BuiltProfile) -> dict[str, str]:
     r = b.record
     return {"profile": b.profile.name, "kernel_release": b.release,
             "config_sha256": str(r["config_sha256"]), "source": str(r["source"]),
+            # the image make built (before any signing): what verify-build rebuilds to
+            **({"image_sha256": str(r["image_sha256"])} if r.get("image_sha256") else {}),
             "source_sha256": str(r["source_sha256"]), "patches": str(r.get("patches") or ""),
             **{k: str(v) for k, v in r.items() if k.startswith("source_") and k != "source_sha256"}}
 

@@ -150,13 +150,16 @@ def act_verify(site_path: str, profile: str) -> None:
 
 @action
 def act_build(site_path: str, profile: str) -> None:
+    from kbuild.build.engine import RUN_VARIABLES
     from kbuild.build.kernel import build
     from kbuild.util.progress import ProgressLine
 
     s = load_site_for_tasks(site_path)
+    # `doit engine=local kernel:dom0`: this run's overrides of [build] (over the environment)
+    run_vars = {name: get_var(name, None) for name in RUN_VARIABLES}
     progress = ProgressLine()
     try:
-        res = build(s, s.profile(profile), progress)
+        res = build(s, s.profile(profile), progress, run_vars=run_vars)
     finally:
         progress.done()
     size = res.image.stat().st_size

@@ -203,6 +203,7 @@ def task_verify() -> Iterator[dict[str, Any]]:
 @creates_tasks
 def task_build() -> Iterator[dict[str, Any]]:
     """Build the kernel image out of tree (make O=…, ccache, log in artifacts/logs)"""
+    from kbuild.build import BUILD_SCHEMA
     from kbuild.site.arches import IMAGE_PATHS
 
     s = _site()
@@ -216,7 +217,8 @@ def task_build() -> Iterator[dict[str, Any]]:
             "file_dep": [str(layout.config_path(s, p)), _tree_stamp(s, name)],
             "task_dep": [f"verify:{name}"],
             "targets": [str(bdir / IMAGE_PATHS[p.arch]), str(layout.build_record(s, p))],
-            "uptodate": [config_changed({"schema": SCHEMA, "arch": p.arch})],
+            "uptodate": [config_changed({"schema": SCHEMA, "arch": p.arch,
+                                         "build_schema": BUILD_SCHEMA})],
         }
 
 

@@ -26,6 +26,23 @@ def test_overrides_from_the_environment():
     assert back.engine == "local" and back.ccache_remote is None
 
 
+def test_run_variables_win_over_the_environment_which_wins_over_build():
+    site_cfg = BuildConfig("distcc", ("10.0.0.9/4",), None, "redis://site:6379")
+    env = {engine.ENV_ENGINE: "local", engine.ENV_JOBS: "3", engine.ENV_REMOTE: "redis://env:6379"}
+    assert engine.effective_config(site_cfg, env) == BuildConfig("local", ("10.0.0.9/4",), 3,
+                                                                 "redis://env:6379")
+    cfg = engine.effective_config(site_cfg, env, {"engine": "distcc", "distcc_hosts": "h1/2 h2/2",
+                                                  "build_jobs": None, "ccache_remote": "none"})
+    assert cfg == BuildConfig("distcc", ("h1/2", "h2/2"), 3, None)
+    assert set(engine.RUN_VARIABLES) == {"engine", "distcc_hosts", "build_jobs", "ccache_remote"}
+
+
+def test_a_bad_run_variable_is_named_as_given():
+    with pytest.raises(UserError) as exc:
+        engine.effective_config(BuildConfig(), {engine.ENV_JOBS: "-3"}, {"build_jobs": "many"})
+    assert "build_jobs='many' is not a number of jobs" in str(exc.value)
+
+
 @pytest.mark.parametrize("env, needle", [
     ({engine.ENV_ENGINE: "icecream"}, "is not one of local, distcc"),
     ({engine.ENV_ENGINE: "distcc"}, "engine distcc has no hosts"),
@@ -85,7 +102,8 @@ def test_distcc_log(tmp_path):
         "distcc[3] compile /s/c.c on 192.0.2.12:3632/2 completed ok\n"
         "distcc[4] (dcc_build_somewhere) Warning: failed to distribute /s/d.c to 192.0.2.11:3632/2, "
         "running locally instead\n"
-        "distcc[4] compile /s/d.c on localhost completed ok\n")
+        "distcc[4] compile /s/d.c on localhost completed ok\n"
+        "distcc[5] compile (null) on localhost completed ok\n")   # a probe, not a compile
     r = engine.read_distcc_log(log)
     assert r.remote_by_host == {"192.0.2.11:3632": 1, "192.0.2.12:3632": 2}
     assert r.remote == 3 and r.local == 1

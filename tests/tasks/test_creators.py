@@ -134,3 +134,24 @@ def test_only_the_sources_of_the_requested_tasks_are_resolved_when_not_cached(tm
     assert sources_needed(site, []) == set()
     assert sources_needed(site, ["kernel:" + profile.name]) is None   # stage publishes all
     assert sources_needed(site, ["config:no-such-profile"]) is None
+
+
+def test_build_overrides_on_the_doit_command_line_reach_the_build(site, tmp_path, monkeypatch):
+    """`doit engine=… build:P`: the command-line variable reaches the build and wins over
+    the environment (a bad value in each: the message names the command-line one)."""
+    from kbuild.site.load import load_site
+    from tests.e2e import fake_build
+
+    db, report = str(tmp_path / "db"), tmp_path / "report.txt"
+    try:
+        assert doit("run", "--db-file", db, "unpack:tiny", f"site={site}") == 0
+        s = load_site(site)
+        fake_build(s, s.profiles["nfsroot"], "CONFIG_NET=y\n")
+        monkeypatch.setenv("KBUILD_BUILD_ENGINE", "bogus-from-env")
+        assert doit("run", "-s", "--db-file", db, "--output-file", str(report), "build:nfsroot",
+                    f"site={site}", "engine=bogus-from-cmdline") == 1
+    finally:
+        reset_vars()
+    text = report.read_text()
+    assert "engine='bogus-from-cmdline' is not one of local, distcc" in text
+    assert "bogus-from-env" not in text and "Traceback" not in text
