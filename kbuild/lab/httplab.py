@@ -10,7 +10,6 @@ through :func:`kbuild.lab.run.run_lab` by :func:`boot_http`).
 """
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -22,7 +21,16 @@ from kbuild.errors import UserError
 from kbuild.lab.nginx import lab_http
 from kbuild.lab.qemu import UEFI, qemu_argv
 from kbuild.lab.run import BootResult, boot_result, lab_spec, prepare_root, run_lab
-from kbuild.lab.supervisor import Lab, LabFailure, _private_run, _start_http, _start_nfs, _tail, _watch
+from kbuild.lab.supervisor import (
+    Lab,
+    LabFailure,
+    _private_run,
+    _start_http,
+    _start_nfs,
+    _tail,
+    _watch,
+    supervise,
+)
 from kbuild.site import layout
 from kbuild.site.model import Host, Profile, Site
 
@@ -118,22 +126,13 @@ def _inside(lab: Lab) -> dict[str, Any]:
     return result
 
 
+def _boot(lab: Lab, result: dict[str, Any]) -> None:
+    result["nginx_access"] = str(Path(lab.spec["workdir"]) / "nginx-access.log")
+    result.update(_inside(lab))
+
+
 def run(spec_path: Path) -> int:
-    spec = json.loads(spec_path.read_text())
-    lab = Lab(spec, Path(spec["workdir"]))
-    result: dict[str, Any]
-    try:
-        result = _inside(lab)
-    except LabFailure as e:
-        result = {"ok": False, "reason": str(e)}
-    except Exception as e:  # reported by the outer process; never leave children behind
-        result = {"ok": False, "reason": f"HTTP lab error: {type(e).__name__}: {e}"}
-    finally:
-        lab.stop_all()
-    result["logs"] = {c.name: str(c.log) for c in lab.children}
-    result["nginx_access"] = str(Path(spec["workdir"]) / "nginx-access.log")
-    Path(spec["result"]).write_text(json.dumps(result, indent=2))
-    return 0
+    return supervise(spec_path, _boot, "HTTP lab")
 
 
 if __name__ == "__main__":

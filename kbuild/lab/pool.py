@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import sys
 import time
@@ -210,63 +209,58 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks      # utime + stime
 
 
+def _boot_pool(lab: Any, result: dict[str, Any]) -> None:
+    """Inside the namespaces: the bridge, one tap per client, ganesha, then every client
+    until each has finished or the time is up."""
+    from kbuild.lab import supervisor as sup
+
+    spec = lab.spec
+    sup._private_run(lab)
+    lab.sh("ip", "link", "set", "lo", "up")
+    lab.sh("ip", "addr", "add", "192.0.2.1/32", "dev", "lo")
+    lab.sh("ip", "link", "add", BRIDGE, "type", "bridge")
+    lab.sh("ip", "addr", "add", f"{SERVER}/{PREFIX}", "dev", BRIDGE)
+    lab.sh("ip", "link", "set", BRIDGE, "up")
+    for i in range(len(spec["clients"])):
+        lab.sh("ip", "tuntap", "add", "dev", f"kbp{i}", "mode", "tap")
+        lab.sh("ip", "link", "set", f"kbp{i}", "master", BRIDGE)
+        lab.sh("ip", "link", "set", f"kbp{i}", "up")
+    sup._start_nfs(lab)
+    ganesha = next(c for c in lab.children if c.name == "ganesha")
+    cpu_start = _cpu_seconds(ganesha.proc.pid) or 0.0
+    started = time.monotonic()
+    vms = {name: lab.start(name, argv, stdin_pipe=True, stdout_pipe=True)
+           for name, argv in spec["clients"].items()}
+    result["consoles"] = {name: str(vm.log) for name, vm in vms.items()}
+    marker = f"{spec['marker']} {spec['token']}"
+    done = f"{spec['done']} {spec['token']}"
+    up: dict[str, float] = {}
+    finished: set[str] = set()
+    deadline = started + spec["timeout"]
+    while len(finished) < len(vms) and time.monotonic() < deadline:
+        for name, vm in vms.items():
+            if name in finished:
+                continue
+            text = vm.log.read_bytes().decode(errors="replace") if vm.log.exists() else ""
+            if name not in up and marker in text:
+                up[name] = time.monotonic() - started
+            if done in text or vm.proc.poll() is not None or sup._PANIC.search(text):
+                finished.add(name)
+        time.sleep(0.1)
+    cpu_end = _cpu_seconds(ganesha.proc.pid)
+    result["server_cpu_seconds"] = round(cpu_end - cpu_start, 2) if cpu_end is not None else None
+    result["up"] = {k: round(v, 2) for k, v in up.items()}
+    if len(up) == len(vms):
+        result["all_up_seconds"] = round(max(up.values()), 2)
+    if len(finished) < len(vms):
+        result["reason"] = (f"{len(vms) - len(finished)} clients did not finish within "
+                            f"{spec['timeout']:g} s")
+
+
 def _supervise(spec_path: Path) -> int:
     from kbuild.lab import supervisor as sup
 
-    spec = json.loads(spec_path.read_text())
-    workdir = Path(spec["workdir"])
-    lab = sup.Lab(spec, workdir)
-    result: dict[str, Any] = {}
-    try:
-        sup._private_run(lab)
-        lab.sh("ip", "link", "set", "lo", "up")
-        lab.sh("ip", "addr", "add", "192.0.2.1/32", "dev", "lo")
-        lab.sh("ip", "link", "add", BRIDGE, "type", "bridge")
-        lab.sh("ip", "addr", "add", f"{SERVER}/{PREFIX}", "dev", BRIDGE)
-        lab.sh("ip", "link", "set", BRIDGE, "up")
-        for i in range(len(spec["clients"])):
-            lab.sh("ip", "tuntap", "add", "dev", f"kbp{i}", "mode", "tap")
-            lab.sh("ip", "link", "set", f"kbp{i}", "master", BRIDGE)
-            lab.sh("ip", "link", "set", f"kbp{i}", "up")
-        sup._start_nfs(lab)
-        ganesha = next(c for c in lab.children if c.name == "ganesha")
-        cpu_start = _cpu_seconds(ganesha.proc.pid) or 0.0
-        started = time.monotonic()
-        vms = {name: lab.start(name, argv, stdin_pipe=True, stdout_pipe=True)
-               for name, argv in spec["clients"].items()}
-        result["consoles"] = {name: str(vm.log) for name, vm in vms.items()}
-        marker = f"{spec['marker']} {spec['token']}"
-        done = f"{spec['done']} {spec['token']}"
-        up: dict[str, float] = {}
-        finished: set[str] = set()
-        deadline = started + spec["timeout"]
-        while len(finished) < len(vms) and time.monotonic() < deadline:
-            for name, vm in vms.items():
-                if name in finished:
-                    continue
-                text = vm.log.read_bytes().decode(errors="replace") if vm.log.exists() else ""
-                if name not in up and marker in text:
-                    up[name] = time.monotonic() - started
-                if done in text or vm.proc.poll() is not None or sup._PANIC.search(text):
-                    finished.add(name)
-            time.sleep(0.1)
-        cpu_end = _cpu_seconds(ganesha.proc.pid)
-        result["server_cpu_seconds"] = round(cpu_end - cpu_start, 2) if cpu_end is not None else None
-        result["up"] = {k: round(v, 2) for k, v in up.items()}
-        if len(up) == len(vms):
-            result["all_up_seconds"] = round(max(up.values()), 2)
-        if len(finished) < len(vms):
-            result["reason"] = (f"{len(vms) - len(finished)} clients did not finish within "
-                                f"{spec['timeout']:g} s")
-    except sup.LabFailure as e:
-        result["reason"] = str(e)
-    except Exception as e:  # the outer process reports this; never leave children behind
-        result["reason"] = f"pool supervisor error: {type(e).__name__}: {e}"
-    finally:
-        lab.stop_all()
-    result["logs"] = {c.name: str(c.log) for c in lab.children}
-    Path(spec["result"]).write_text(json.dumps(result, indent=2))
-    return 0
+    return sup.supervise(spec_path, _boot_pool, "pool supervisor")
 
 
 if __name__ == "__main__":

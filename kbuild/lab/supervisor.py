@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,33 +244,43 @@ def _watch_console(lab: Lab, vm: Child, console: Path, seen: dict[str, float]) -
         time.sleep(0.1)
 
 
-def run(spec_path: Path) -> int:
+def supervise(spec_path: Path, body: Callable[[Lab, dict[str, Any]], None], what: str) -> int:
+    """The frame of every lab supervisor: ``body`` fills the result inside the namespaces;
+    whatever happens, every child is stopped, a failure becomes ``ok: false`` with its
+    reason (partial results kept), and the result file names the children's logs."""
     spec = json.loads(spec_path.read_text())
-    workdir = Path(spec["workdir"])
-    lab = Lab(spec, workdir)
-    result: dict[str, Any]
+    lab = Lab(spec, Path(spec["workdir"]))
+    result: dict[str, Any] = {}
     try:
-        _private_run(lab)
-        _setup_network(lab)
-        _start_nfs(lab)
-        _start_dhcp(lab)
-        _start_http(lab)
-        console = Path(spec["console"])
-        vm = lab.start("vm", spec["vm"]["argv"], stdin_pipe=spec["vm"].get("stdin_pipe", False),
-                       stdout_pipe=spec["vm"].get("console_is_stdout", False))
-        if spec["vm"].get("console_is_stdout"):
-            console = vm.log
-        result = _watch(lab, vm, console)
-        result["console"] = str(console)
+        body(lab, result)
     except LabFailure as e:
-        result = {"ok": False, "reason": str(e)}
+        result.update(ok=False, reason=str(e))
     except Exception as e:  # the outer process reports this; never leave children behind
-        result = {"ok": False, "reason": f"lab supervisor error: {type(e).__name__}: {e}"}
+        result.update(ok=False, reason=f"{what} error: {type(e).__name__}: {e}")
     finally:
         lab.stop_all()
     result["logs"] = {c.name: str(c.log) for c in lab.children}
     Path(spec["result"]).write_text(json.dumps(result, indent=2))
     return 0
+
+
+def _boot_one(lab: Lab, result: dict[str, Any]) -> None:
+    spec = lab.spec
+    _private_run(lab)
+    _setup_network(lab)
+    _start_nfs(lab)
+    _start_dhcp(lab)
+    console = Path(spec["console"])
+    vm = lab.start("vm", spec["vm"]["argv"], stdin_pipe=spec["vm"].get("stdin_pipe", False),
+                   stdout_pipe=spec["vm"].get("console_is_stdout", False))
+    if spec["vm"].get("console_is_stdout"):
+        console = vm.log
+    result.update(_watch(lab, vm, console))
+    result["console"] = str(console)
+
+
+def run(spec_path: Path) -> int:
+    return supervise(spec_path, _boot_one, "lab supervisor")
 
 
 if __name__ == "__main__":
