@@ -270,6 +270,7 @@ def _boot_one(lab: Lab, result: dict[str, Any]) -> None:
     _setup_network(lab)
     _start_nfs(lab)
     _start_dhcp(lab)
+    _start_http(lab)
     console = Path(spec["console"])
     vm = lab.start("vm", spec["vm"]["argv"], stdin_pipe=spec["vm"].get("stdin_pipe", False),
                    stdout_pipe=spec["vm"].get("console_is_stdout", False))
