@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 from _timing import row, stats  # noqa: E402
 
 from kbuild.lab.qemu import boot_pxe  # noqa: E402
-from kbuild.lab.run import BootResult  # noqa: E402
+from kbuild.lab.run import BootResult, phase_seconds  # noqa: E402
 from kbuild.lab.uml import DEFAULT_VARIANTS, boot_uml_variant  # noqa: E402
 from kbuild.site.load import load_site  # noqa: E402
 from kbuild.site.model import Profile, Site  # noqa: E402
@@ -39,28 +39,6 @@ CASES: list[tuple[str, str, float, Boot]] = [
     ("uml", "UML (NFSv4, vector, DHCP)", 1.0,
      lambda s, p: boot_uml_variant(s, p, DEFAULT_VARIANTS[0], timeout=120)),
 ]
-# Phase ends as the console shows them (kbuild/lab/run.py _PHASES).
-PHASES = (("firmware", "loader"), ("loader", "kernel"), ("kernel", "network"),
-          ("NFS mount", "root"), ("init", "marker"))
-
-
-def phases(result: BootResult) -> dict[str, float]:
-    """The length of each phase, a phase whose end the console did not show merged into
-    the next (``firmware+loader``), as the lab's own phase line does."""
-    ends = {**result.milestones, "marker": result.marker_seconds}
-    out: dict[str, float] = {}
-    pending: list[str] = []
-    start = 0.0
-    for name, end_key in PHASES:
-        pending.append(name)
-        end = ends.get(end_key)
-        if end is None or end < start:
-            continue
-        out["+".join(pending)] = end - start
-        pending, start = [], end
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -82,7 +60,7 @@ def main() -> int:
                 print(f"{name}: no marker ({r.reason})", file=sys.stderr)
                 return 1
             times.append(r.marker_seconds)
-            for phase, seconds in phases(r).items():
+            for phase, seconds in phase_seconds(r.milestones, r.marker_seconds).items():
                 per_phase.setdefault(phase, []).append(seconds)
         median_phases = ", ".join(f"{k} {statistics.median(v):.1f} s" for k, v in per_phase.items())
         got = row(f"boot to marker: {what}", f"<= {target:g} s", times, lambda k: True)

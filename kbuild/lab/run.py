@@ -57,12 +57,11 @@ _PHASES = (("firmware", "loader"), ("loader", "kernel"), ("kernel", "network"),
            ("NFS mount", "root"), ("init", "marker"))
 
 
-def phase_line(milestones: dict[str, float], marker_seconds: float | None) -> str:
-    """``firmware 2.1 s, loader 0.9 s, kernel 3.0 s, NFS mount 0.4 s, init 0.3 s``: a phase
-    whose end was not seen on the console is merged into the next (``firmware+loader``);
-    merged phases of no length (UML has no firmware or loader) are left out."""
+def phase_seconds(milestones: dict[str, float], marker_seconds: float | None) -> dict[str, float]:
+    """The length of each phase (label -> seconds); a phase whose end was not seen on the
+    console is merged into the next (``firmware+loader``)."""
     ends = {**milestones, "marker": marker_seconds}
-    out: list[str] = []
+    out: dict[str, float] = {}
     pending: list[str] = []
     start = 0.0
     for name, end_key in _PHASES:
@@ -70,12 +69,19 @@ def phase_line(milestones: dict[str, float], marker_seconds: float | None) -> st
         end = ends.get(end_key)
         if end is None or end < start:
             continue
-        label = "+".join(pending)
-        if len(pending) == 1 or end - start >= 0.05:
-            out.append(f"{label} {end - start:.1f} s")
+        out["+".join(pending)] = end - start
         pending = []
         start = end
-    return ", ".join(out)
+    return out
+
+
+def phase_line(milestones: dict[str, float], marker_seconds: float | None) -> str:
+    """``firmware 2.1 s, loader 0.9 s, kernel 3.0 s, NFS mount 0.4 s, init 0.3 s``
+    (:func:`phase_seconds`); merged phases of no length (UML has no firmware or loader)
+    are left out."""
+    return ", ".join(f"{label} {secs:.1f} s"
+                     for label, secs in phase_seconds(milestones, marker_seconds).items()
+                     if "+" not in label or secs >= 0.05)
 
 
 def ganesha_config(export_path: Path, pseudo: str, protocols: list[int], recovery: Path,
