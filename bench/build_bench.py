@@ -10,14 +10,18 @@ same for every variant), then times the compile of a representative sub-tree
   bare+parse      the same through kbuild's run_make (log, progress parsing): output parsing
   cold            kbuild's path: run_make, CC="ccache gcc", kbuild's ccache settings, an
                   empty cache (a fresh CCACHE_DIR)
-  cold+depend     the same with CCACHE_DEPEND=1 (depend mode: no preprocessor run)
-  cold+nocompress the same with CCACHE_NOCOMPRESS=1 (zstd off)
-  cold+tmpfs      cold with the build directory on /dev/shm: what the disk costs
   -j1             bare make with -j1, to put -jN's share in numbers (only with --jobs-figure)
   warm            kbuild's path again, cache warm (filled by the cold run), build dir removed
   bare-warm       bare make CC="ccache gcc" with the same warm cache and settings (anchor)
+  cold+A+B        cold with ccache settings A, B, ... each one of: depend (CCACHE_DEPEND),
+                  nodepend, nocompress, inode (CCACHE_INODECACHE), noinode, tmpfs (the
+                  build directory on /dev/shm: what the disk costs)
   tuxmake         (--full only, if `tuxmake` is installed: pip install -e '.[bench]')
                   TuxMake's null (local) runtime on the same .config and the same warm cache
+
+With --full every variant is timed whole (from a build dir holding only .config: the
+config sync, prepare and the image), as TuxMake's own run is; otherwise `make prepare` is
+untimed and only the sub-tree's compile is timed.
 
 Usage: .venv/bin/python bench/build_bench.py [--profile nfsroot] [--runs 5] [--json]
        [--subdirs kernel/ fs/nfs/ lib/] [--full] [--variants bare cold ...]
@@ -45,6 +49,12 @@ from kbuild.site import layout  # noqa: E402
 from kbuild.site.load import load_site  # noqa: E402
 from kbuild.source.tree import require_tree  # noqa: E402
 
+# cold+A+B: a cold run with each of these ccache settings (tmpfs: the build dir on /dev/shm)
+COLD_FLAGS: dict[str, dict[str, str]] = {
+    "depend": {"CCACHE_DEPEND": "1"}, "nodepend": {"CCACHE_NODEPEND": "1"},
+    "nocompress": {"CCACHE_NOCOMPRESS": "1"},
+    "inode": {"CCACHE_INODECACHE": "1"}, "noinode": {"CCACHE_NOINODECACHE": "1"}, "tmpfs": {},
+}
 DEFAULT_VARIANTS = ("bare", "cold", "warm", "bare-warm", "bare+parse", "cold+depend", "cold+nocompress",
                     "cold+tmpfs")
 
@@ -62,6 +72,9 @@ class Bench:
         self.jobs = jobs
         self.scratch = scratch
         self.warm_cache: Path | None = None
+        # --full times everything from a build dir holding only .config, as TuxMake's run
+        # (its config step, prepare, the image) is timed: the same work on every side
+        self.whole = False
 
     def _variables(self, ccache: bool) -> list[str]:
         v = make.make_variables(self.profile.arch, self.tc)
@@ -112,10 +125,8 @@ class Bench:
             keep_cache = True
         elif variant.startswith("cold"):
             cache = Path(tempfile.mkdtemp(prefix="kbuild-bb-ccache-", dir=self.scratch))
-            if variant == "cold+depend":
-                extra["CCACHE_DEPEND"] = "1"
-            if variant == "cold+nocompress":
-                extra["CCACHE_NOCOMPRESS"] = "1"
+            for flag in variant.split("+")[1:]:
+                extra.update(COLD_FLAGS[flag])
         elif variant in ("warm", "bare-warm", "tuxmake"):
             if self.warm_cache is None:
                 self.warm_cache = Path(tempfile.mkdtemp(prefix="kbuild-bb-warm-", dir=self.scratch))
@@ -124,15 +135,16 @@ class Bench:
         else:
             extra["CCACHE_DISABLE"] = "1"
         env = self._env(cache, extra)
-        bdir = self._builddir(tmpfs=variant == "cold+tmpfs")
+        bdir = self._builddir(tmpfs="+tmpfs" in variant)
         try:
             if variant == "tuxmake":
                 return self._tuxmake(bdir, env)
-            # prepare untimed; for cold runs its compiles go to a throw-away cache
-            prep_env = dict(env)
-            if variant.startswith("cold"):
-                prep_env["CCACHE_DISABLE"] = "1"
-            self._prepare(bdir, variables, prep_env)
+            if not self.whole:
+                # prepare untimed; for cold runs its compiles go to a throw-away cache
+                prep_env = dict(env)
+                if variant.startswith("cold"):
+                    prep_env["CCACHE_DISABLE"] = "1"
+                self._prepare(bdir, variables, prep_env)
             if variant in ("bare", "bare-warm"):
                 return self._bare(bdir, variables, env, self.jobs)
             if variant == "-j1":
@@ -187,10 +199,13 @@ def rows(results: dict[str, list[float]], what: str) -> list[dict[str, object]]:
                "bare make, same warm ccache")]
     if "tuxmake" in results:
         out.append(row("warm-cache rebuild vs TuxMake", "warm", "tuxmake", 1.00, "TuxMake null runtime"))
-    for variant, label in (("bare+parse", "output parsing (run_make, no ccache)"),
-                           ("cold+depend", "cold, ccache depend mode"),
-                           ("cold+nocompress", "cold, ccache compression off"),
-                           ("cold+tmpfs", "cold, build dir on tmpfs"), ("-j1", "bare make -j1")):
+    labels = {"bare+parse": "output parsing (run_make, no ccache)", "-j1": "bare make -j1"}
+    words = {"depend": "depend mode", "nodepend": "depend mode off", "nocompress": "compression off",
+             "inode": "inode cache", "noinode": "inode cache off", "tmpfs": "build dir on tmpfs"}
+    for variant in results:
+        if variant.startswith("cold+"):
+            labels[variant] = "cold, ccache " + ", ".join(words[f] for f in variant.split("+")[1:])
+    for variant, label in labels.items():
         if variant in results:
             out.append(row(f"breakdown: {label}", variant, "bare", None, "bare make, no ccache"))
     return [r for r in out if r["kbuild"] is not None]
@@ -216,6 +231,7 @@ def main() -> None:
     try:
         bench = Bench(args.profile, [], args.jobs, scratch)
         bench.targets = [bench.profile.image] if args.full else list(args.subdirs)
+        bench.whole = args.full
         what = (f"{args.profile}, {'full image' if args.full else ' '.join(bench.targets)}, "
                 f"-j{args.jobs}, {args.runs} runs")
         results: dict[str, list[float]] = {}

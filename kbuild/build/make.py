@@ -160,6 +160,12 @@ def ccache_environment(cache_dir: Path | None, base_dir: Path) -> dict[str, str]
         # other checkout missed. The target only names the rule in the .d file (tools'
         # fixdep skips it); the object does not depend on it.
         "CCACHE_IGNOREOPTIONS": "-Wp,-MT,*",
+        # depend mode: a miss compiles once and takes the include list from the
+        # compiler's own -MMD output (every kernel and host object has one) instead of
+        # running the preprocessor first; that second cpp run was most of a cold build's
+        # cost over bare make (bench/build_bench.py, docs/decisions.md). Hits are looked
+        # up exactly as in direct mode.
+        "CCACHE_DEPEND": "1",
     }
     if cache_dir is not None:
         env["CCACHE_DIR"] = str(cache_dir)
