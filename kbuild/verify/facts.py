@@ -19,10 +19,10 @@ from kbuild.util.record import record
 _NFS_ROOT_DEVICES = ("/dev/nfs", "ff", "00ff", "0xff", "0:255")
 
 
-_UML_VECTOR = re.compile(r"^vec\d+:")
+_UML_VECTOR = r"^vec\d+:"     # compiled on first use (UML only)
 
 
-_UML_TUNTAP = re.compile(r"^eth\d+=tuntap\b")
+_UML_TUNTAP = r"^eth\d+=tuntap\b"
 
 
 @record
@@ -143,9 +143,9 @@ def entry_facts(spec: BootSpec, *, arch: str, nics: Sequence[Nic], rules: RuleSe
     names = [n.name for n in nics]
     if arch == "um":
         for a in cmd.args:
-            if _UML_VECTOR.match(a) and "uml-vector" in rules.nics:
+            if re.match(_UML_VECTOR, a) and "uml-vector" in rules.nics:
                 names.append("uml-vector")
-            elif _UML_TUNTAP.match(a) and "uml-tuntap" in rules.nics:
+            elif re.match(_UML_TUNTAP, a) and "uml-tuntap" in rules.nics:
                 names.append("uml-tuntap")
     names = list(dict.fromkeys(names))
     facts["nic"] = set(names) or {"none"}
