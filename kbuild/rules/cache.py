@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-try:    # the C unpickler without pickle.py (~1.5 ms of every `kbuild verify`: it compiles a
-    from _pickle import load as _unpickle       # regex and loads struct when imported)
+# The C unpickler without pickle.py, which compiles a regex and loads struct when imported
+# (~1.5 ms of every `kbuild verify`); storing, rare, imports pickle.
+try:
+    from _pickle import load as _unpickle
 except ImportError:
     from pickle import load as _unpickle
 

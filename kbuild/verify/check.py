@@ -255,7 +255,7 @@ def explain_and_fix(subject: ConfigUnderTest, ruleset: RuleSet, report: VerifyRe
         return
     explain_checks(subject.tree, report)
     if fix is not None:
-        from kbuild.verify.fix import search_fix    # --fix only
+        from kbuild.verify.fix import search_fix  # --fix only
 
         report.fix = search_fix(subject.tree, subject.config, Path(fix), report, ruleset,
                                 subject.version, facts,
