@@ -61,12 +61,21 @@ def run_script(path: Path, runs: int) -> tuple[list[dict[str, Any]], str | None]
         last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         return [], f"exit {proc.returncode}: {last[:150]}"
     try:
-        rows = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows = json_rows(proc.stdout)
     except (ValueError, IndexError) as e:
         return [], f"no JSON rows on stdout ({e})"
     if not isinstance(rows, list):
         return [], "stdout is not a JSON list"
     return [r for r in rows if isinstance(r, dict) and "figure" in r], None
+
+
+def json_rows(text: str) -> Any:
+    """A script's JSON output: the whole text (one document, indented or not), else its last
+    line (a script that printed something before its one-line document)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return json.loads(text.strip().splitlines()[-1])
 
 
 def _seconds(stats: dict[str, float] | None) -> str:
@@ -84,8 +93,9 @@ def table(rows: list[dict[str, Any]], failures: dict[str, str]) -> str:
         ratio = r.get("ratio")
         return (str(r["figure"]), _seconds(r.get("kbuild")), str(r.get("anchor_name") or "-"),
                 _seconds(r.get("anchor")), f"{ratio:.2f}" if isinstance(ratio, int | float) else "-",
-                str(r.get("target", "")),
-                "-" if str(r.get("target", "")).startswith("(") else "yes" if r.get("ok") else "NO")
+                str(r.get("target") or "-"),
+                "-" if not r.get("target") or str(r["target"]).startswith("(")
+                else "yes" if r.get("ok") else "NO")
 
     placed: set[int] = set()
     for words, title in ISSUE_ROWS:
@@ -115,7 +125,7 @@ def main() -> None:
     failures: dict[str, str] = {}
     for saved in args.saved or []:
         try:
-            got = json.loads(saved.read_text().strip().splitlines()[-1])
+            got = json_rows(saved.read_text())
             rows += [r for r in got if isinstance(r, dict) and "figure" in r]
         except (OSError, ValueError, IndexError) as e:
             failures[str(saved)] = f"unreadable ({e})"

@@ -9,14 +9,18 @@ default 512-byte blocks (what many PXE ROMs use), TFTP with 1468-byte blocks (wh
 and GRUB negotiate up to on Ethernet), and HTTP. Prints median/min/max seconds and the
 load average; each fetch is checked for the right byte count.
 
-Needs a staged dom0 (`doit kernel:dom0`). Usage:
-    .venv/bin/python bench/http_fetch.py [--runs 5] [--site kbuild.toml] [--json]
+Needs a staged dom0 (`doit kernel:dom0`), or ``--files`` naming the files to fetch instead
+(any kernel and hypervisor images: only their sizes matter to the transfer; the figure names
+them). Without either it exits 1 and prints why, and bench/compare.py shows that line.
+Usage:
+    .venv/bin/python bench/http_fetch.py [--runs 5] [--site kbuild.toml] [--files F ...] [--json]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -88,11 +92,29 @@ def _inside(spec: dict[str, Any]) -> dict[str, Any]:
             p.wait()
 
 
+def _staged_dom0(site_file: Path) -> tuple[Path, list[Path], str | None]:
+    """The staged tree, its dom0 kernel and hypervisor, or why there are none."""
+    from kbuild.site import layout
+    from kbuild.site.load import load_site
+
+    site = load_site(site_file)
+    tree = layout.stage_dir(site)
+    images = tree / "images/dom0"
+    kernels = sorted(images.glob("vmlinuz-*"))
+    hyp = images / site.sources[site.profiles["dom0"].xen.hypervisor].filename  # type: ignore[union-attr]
+    if not kernels or not hyp.is_file():
+        return tree, [], (f"no staged dom0 kernel and hypervisor in {images} (run: doit kernel:dom0, "
+                          "or pass --files KERNEL HYPERVISOR)")
+    return tree, [kernels[-1], hyp], None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--site", type=Path, default=REPO / "kbuild.toml")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--files", type=Path, nargs="+",
+                    help="fetch these files instead of the staged dom0 kernel and hypervisor")
     ap.add_argument("--inside", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.inside:
@@ -100,20 +122,23 @@ def main() -> int:
         Path(spec["result"]).write_text(json.dumps(_inside(spec)))
         return 0
     from kbuild.boot.http import nginx_server
-    from kbuild.site import layout
-    from kbuild.site.load import load_site
 
-    site = load_site(args.site)
-    tree = layout.stage_dir(site)
-    images = tree / "images/dom0"
-    kernels = sorted(images.glob("vmlinuz-*"))
-    hyp = images / site.sources[site.profiles["dom0"].xen.hypervisor].filename  # type: ignore[union-attr]
-    if not kernels or not hyp.is_file():
-        print(f"no staged dom0 kernel and hypervisor in {images} (run: doit kernel:dom0)", file=sys.stderr)
-        return 1
-    files = [(str(p.relative_to(tree)), p.stat().st_size) for p in (kernels[-1], hyp)]
     with tempfile.TemporaryDirectory(prefix="kbuild-http-fetch-") as tmp:
         work = Path(tmp)
+        if args.files:
+            what = "given files"
+            tree = work / "tree"
+            tree.mkdir()
+            for f in args.files:
+                shutil.copyfile(f, tree / f.name)
+            served = [tree / f.name for f in args.files]
+        else:
+            what = "dom0 kernel + hypervisor"
+            tree, served, why = _staged_dom0(args.site)
+            if why:
+                print(why, file=sys.stderr)
+                return 1
+        files = [(str(p.relative_to(tree)), p.stat().st_size) for p in served]
         snippet = work / "nginx-http.conf"
         snippet.write_text(nginx_server(f"http://{SERVER}:{PORT}/", tree))
         spec = {"work": tmp, "tree": str(tree), "snippet": str(snippet), "runs": args.runs,
@@ -128,13 +153,13 @@ def main() -> int:
     total = sum(size for _rel, size in files)
     rows = []
     for name, ts in times.items():
-        rows.append({"figure": f"fetch dom0 kernel + hypervisor ({total} bytes): {name}",
+        rows.append({"figure": f"fetch {what} ({total} bytes): {name}",
                      "target": None, "kbuild": {"median": round(statistics.median(ts), 3),
                                                 "min": round(min(ts), 3), "max": round(max(ts), 3)},
                      "anchor_name": None, "anchor": None, "ratio": None, "ok": None,
                      "runs": len(ts), "load": [round(x, 2) for x in load]})
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps(rows))         # one line, as bench/_timing.py's scripts print theirs
         return 0
     print(f"files: {', '.join(f'{r} ({s} bytes)' for r, s in files)}")
     for r in rows:

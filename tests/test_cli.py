@@ -104,3 +104,38 @@ def test_verify_json_on_garbage(tmp_path):
         "hint": "pass a .config, a savedefconfig output or a fragment (gzip/xz/bzip2 compressed ones too)"}]
     # the same message for people, on stderr, and nothing else there
     assert r.stderr.startswith(f"{f}: error: not a kernel config") and "Traceback" not in r.stderr
+
+
+# argv after `kbuild verify` that quick_args reads itself, and ones it must leave to argparse
+_QUICK = [["a"], ["a", "b"], ["--json", "a"], ["a", "--json"], ["-q", "a", "--json"],
+          ["--problems", "a", "b", "-q"], [""]]
+_LEFT = [["a", "--json", "b"], ["--json"], [], ["a", "-"], ["a", "--js"], ["-qa"], ["--", "a"],
+         ["a", "--nic", "e1000"], ["--arch", "um", "a"], ["-h"], ["a", "--json=1"]]
+
+
+@pytest.mark.parametrize("words", _QUICK + _LEFT, ids=lambda w: " ".join(w) or "nothing")
+def test_verify_quick_args_are_what_argparse_makes_or_left_to_it(words, capsys):
+    """`kbuild verify FILE...` skips argparse (issue 13): the arguments it makes must be
+    argparse's, and anything else must be left to argparse (its help, its errors)."""
+    from kbuild.cli import _quick_args, build_parser
+
+    argv = ["verify", *words]
+    quick = _quick_args(argv)
+    try:
+        parsed: dict[str, object] | None = vars(build_parser(argv).parse_args(argv))
+    except SystemExit:
+        parsed = None
+    capsys.readouterr()
+    if words in _LEFT:
+        assert quick is None
+    else:
+        assert parsed is not None and quick is not None and vars(quick) == parsed
+
+
+def test_verify_quick_path_keeps_argparse_errors(tmp_path):
+    f = tmp_path / "x.config"
+    f.write_text("CONFIG_NET=y\n")
+    r = _run([str(BIN / "kbuild"), "verify", str(f), "--json", str(f)], REPO)
+    assert r.returncode == 2 and "unrecognized arguments" in r.stderr and r.stdout == ""
+    r = _run([str(BIN / "kbuild"), "verify", "--trait", "bogus", str(f)], REPO)
+    assert r.returncode == 2 and "invalid choice: 'bogus'" in r.stderr

@@ -8,7 +8,6 @@ against docs/verify-schema.json. Exit status: 0 every requirement met,
 """
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -18,6 +17,9 @@ from kbuild.errors import KbuildError, UserError
 TYPE_CHECKING = False   # typing is not imported on `kbuild verify`'s path (issue 13)
 
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
     from kbuild.commands.verify_many import Options
     from kbuild.verify.report import VerifyReport
 
@@ -70,6 +72,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write one JSON document to stdout (docs/verify-schema.json)")
     parser.add_argument("-q", "--problems", action="store_true",
                         help="list only the checks that did not pass")
+
+
+# What add_arguments' options default to, for quick_args (tests/test_cli.py holds the two
+# together), and the options quick_args reads itself: flags that take no value.
+_DEFAULTS: dict[str, object] = {
+    "kernel_version": None, "arch": None, "profile": None, "site": None, "rules": [],
+    "no_builtin_rules": False, "cmdline": None, "entry": None, "label": None, "nic": [],
+    "dom0": False, "trait": [], "srctree": None, "fix": None, "json": False, "problems": False}
+_FLAGS = {"--json": "json", "-q": "problems", "--problems": "problems"}
+
+
+def quick_args(words: list[str]) -> argparse.Namespace | None:
+    """The arguments add_arguments' parser makes of ``words`` when they are only files and
+    ``--json``/``-q``/``--problems`` (files in one run, as argparse wants them), without
+    importing argparse; None for anything else (argparse parses it)."""
+    from types import SimpleNamespace
+
+    flags = [w for w in words if w in _FLAGS]
+    configs = [w for w in words if w not in _FLAGS]
+    if not configs or any(w.startswith("-") for w in configs):
+        return None
+    first = words.index(configs[0])
+    if words[first:first + len(configs)] != configs:    # a flag between files: argparse's error
+        return None
+    args: Any = SimpleNamespace(**{k: (list(v) if isinstance(v, list) else v)
+                                   for k, v in _DEFAULTS.items()})
+    args.config = configs
+    for flag in flags:
+        setattr(args, _FLAGS[flag], True)
+    return args  # type: ignore[no-any-return]
 
 
 def run(args: argparse.Namespace) -> int:

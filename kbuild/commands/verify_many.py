@@ -9,7 +9,6 @@ item a verify report or error document with the file's ``path``.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -19,6 +18,7 @@ from kbuild.util.record import record
 TYPE_CHECKING = False   # typing is not imported on `kbuild verify`'s path (issue 13)
 
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
     from kbuild.boot.spec import BootSpec

@@ -122,7 +122,9 @@ def _trimmed(release: tuple[int, ...]) -> tuple[int, ...]:
     return release[:end]
 
 
-_CLAUSE = re.compile(r"(>=|<=|==|!=|>|<)v?([0-9]{1,9}(?:\.[0-9]{1,9}){0,3})(\.\*)?")
+# Compiled on first use (re's cache): a cached rule set is unpickled without __init__, so
+# `kbuild verify` need not pay for compiling it.
+_CLAUSE = r"(>=|<=|==|!=|>|<)v?([0-9]{1,9}(?:\.[0-9]{1,9}){0,3})(\.\*)?"
 
 
 class KernelRange:
@@ -141,7 +143,7 @@ class KernelRange:
         for part in text.replace(" ", "").split(","):
             if not part:
                 continue
-            m = _CLAUSE.fullmatch(part)
+            m = re.fullmatch(_CLAUSE, part)
             if m is None or (m.group(3) and m.group(1) not in ("==", "!=")):
                 clauses = None
                 break

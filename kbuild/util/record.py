@@ -6,8 +6,8 @@ defaults, :func:`field` with ``default_factory``), ``__repr__`` and ``__eq__`` o
 fields, and for frozen records ``__hash__`` and no assignment. Why not dataclasses: importing
 it pulls in ``inspect`` (``ast``, ``dis``, ``tokenize``), and each class costs several
 ``exec`` calls; for the 19 classes on verify's path that was about a third of a
-``kbuild verify`` process (issue 13). Here one ``exec`` per class makes ``__init__``;
-the other methods are shared functions. mypy reads these as dataclasses
+``kbuild verify`` process (issue 13). Here one ``exec`` per class makes ``__init__``, when
+the class is first instantiated; the other methods are shared functions. mypy reads these as dataclasses
 (``dataclass_transform``). Not supported, on purpose: inheritance between records,
 ``ClassVar`` fields, ``dataclasses.replace`` (use :func:`replace`).
 """
@@ -96,10 +96,7 @@ def _make(cls: type, frozen: bool) -> type:
         body += [f"self.{name} = {name}" for name in names]
     source = (f"def __init__(self, {', '.join(params)}):\n    "
               + "\n    ".join(body) + "\n") if params else "def __init__(self):\n    pass\n"
-    exec(source, scope)  # noqa: S102 - the text is made from the class's own field names
-    init = scope["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init  # type: ignore[misc]
+    cls.__init__ = _first_init(cls, source, scope)  # type: ignore[misc]
     cls.__record_fields__ = tuple(names)  # type: ignore[attr-defined]
     cls.__match_args__ = tuple(names)  # type: ignore[attr-defined,misc]
     cls.__repr__ = _repr  # type: ignore[method-assign,assignment]
@@ -111,6 +108,22 @@ def _make(cls: type, frozen: bool) -> type:
     else:
         cls.__hash__ = None  # type: ignore[assignment]
     return cls
+
+
+def _first_init(cls: type, source: str, scope: dict[str, Any]) -> Callable[..., None]:
+    """An ``__init__`` that compiles the class's own on the first call and puts it in its
+    place: a compile is ~0.1 ms, and many record classes are never instantiated in a
+    process (``kbuild verify`` unpickles its rules without ``__init__``)."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        exec(source, scope)  # noqa: S102 - the text is made from the class's own field names
+        init = scope["__init__"]
+        init.__qualname__ = f"{cls.__qualname__}.__init__"
+        cls.__init__ = init  # type: ignore[misc]
+        init(self, *args, **kwargs)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    return __init__
 
 
 @dataclass_transform(field_specifiers=(field,))

@@ -149,7 +149,8 @@ def read_kernel_version(srctree: Path) -> str:
 
 
 # epoch:upstream-revision; upstream starts with a digit; only these characters.
-_VERSION = re.compile(r"(?:(\d{1,9}):)?([0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.+~]+))?\Z")
+# (compiled on first use: `kbuild verify` never reads a Debian version)
+_VERSION = r"(?:(\d{1,9}):)?([0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.+~]+))?\Z"
 
 
 class BadVersion(ValueError):
@@ -160,7 +161,7 @@ def split(version: str) -> tuple[int, str, str]:
     """(epoch, upstream, revision) of a Debian version; BadVersion if it is not one."""
     if not version.isascii() or len(version) > 200:
         raise BadVersion(f"{version[:60]!r} is not a Debian version")
-    m = _VERSION.fullmatch(version)
+    m = re.fullmatch(_VERSION, version)
     if not m:
         raise BadVersion(f"{version!r} is not a Debian version")
     epoch, upstream, revision = m.group(1), m.group(2), m.group(3) or ""

@@ -29,7 +29,6 @@ from kbuild.rules.model import RuleSet
 from kbuild.util.record import field, record
 from kbuild.util.versions import KernelRelease, kernel_release, read_kernel_version
 from kbuild.verify.facts import EntryFacts, entry_facts, tree_kind
-from kbuild.verify.fix import search_fix
 from kbuild.verify.report import BadConfigError, EntryInfo, VerifyReport
 from kbuild.verify.verdicts import SymbolValues, evaluate, stale_symbols
 
@@ -256,6 +255,8 @@ def explain_and_fix(subject: ConfigUnderTest, ruleset: RuleSet, report: VerifyRe
         return
     explain_checks(subject.tree, report)
     if fix is not None:
+        from kbuild.verify.fix import search_fix  # --fix only
+
         report.fix = search_fix(subject.tree, subject.config, Path(fix), report, ruleset,
                                 subject.version, facts,
                                 SymbolValues(subject.cfg, True, None, subject.known))

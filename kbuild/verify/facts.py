@@ -8,7 +8,7 @@ are :data:`kbuild.rules.model.FACTS`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from kbuild.boot.cmdline import nfsroot_device_bytes, nfsroot_option_bytes, parse_ip, parse_nfsroot
@@ -19,10 +19,10 @@ from kbuild.util.record import record
 _NFS_ROOT_DEVICES = ("/dev/nfs", "ff", "00ff", "0xff", "0:255")
 
 
-_UML_VECTOR = re.compile(r"^vec\d+:")
+_UML_VECTOR = r"^vec\d+:"     # compiled on first use (UML only)
 
 
-_UML_TUNTAP = re.compile(r"^eth\d+=tuntap\b")
+_UML_TUNTAP = r"^eth\d+=tuntap\b"
 
 
 @record
@@ -143,9 +143,9 @@ def entry_facts(spec: BootSpec, *, arch: str, nics: Sequence[Nic], rules: RuleSe
     names = [n.name for n in nics]
     if arch == "um":
         for a in cmd.args:
-            if _UML_VECTOR.match(a) and "uml-vector" in rules.nics:
+            if re.match(_UML_VECTOR, a) and "uml-vector" in rules.nics:
                 names.append("uml-vector")
-            elif _UML_TUNTAP.match(a) and "uml-tuntap" in rules.nics:
+            elif re.match(_UML_TUNTAP, a) and "uml-tuntap" in rules.nics:
                 names.append("uml-tuntap")
     names = list(dict.fromkeys(names))
     facts["nic"] = set(names) or {"none"}
@@ -160,13 +160,13 @@ DEBIAN_ONLY = ("LOCK_DOWN_IN_EFI_SECURE_BOOT",)
 _DEBIAN_KCONFIG = "security/lockdown/Kconfig"
 
 
-def tree_kind(config_symbols: Iterable[str], srctree: Path | None, hint: str | None = None) -> str:
+def tree_kind(config_symbols: Collection[str], srctree: Path | None, hint: str | None = None) -> str:
     """``debian``, ``upstream`` or ``unknown``: the ``hint`` (a profile's source), else a
     Debian-only symbol written in the config (kconfig writes every symbol its tree shows,
     ``# ... is not set`` too), else the source tree's Kconfig; with neither, unknown."""
     if hint is not None:
         return hint
-    if any(s in DEBIAN_ONLY for s in config_symbols):
+    if any(s in config_symbols for s in DEBIAN_ONLY):   # not a walk over ~8,000 symbols
         return "debian"
     if srctree is not None:
         try:

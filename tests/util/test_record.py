@@ -83,3 +83,20 @@ def test_kbuild_verify_imports_neither_dataclasses_nor_the_site_model():
             "or m.startswith(('kbuild.site', 'kbuild.boot.entry', 'kbuild.publish')))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
+
+
+def test_init_is_compiled_on_first_use_and_checks_arguments_from_the_first_call():
+    @record
+    class Pair:
+        a: int
+        b: list[int] = field(default_factory=list)
+
+    stub = Pair.__init__
+    with pytest.raises(TypeError, match=r"Pair.__init__\(\) missing 1 required positional argument: 'a'"):
+        Pair()
+    assert Pair.__init__ is not stub            # replaced by the compiled one
+    first, second = Pair(1), Pair(a=2, b=[3])
+    assert (first.a, first.b, second.a, second.b) == (1, [], 2, [3])
+    assert first.b is not Pair(1).b              # a fresh list per instance
+    with pytest.raises(TypeError, match="unexpected keyword argument 'c'"):
+        Pair(1, c=2)
