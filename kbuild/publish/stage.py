@@ -12,13 +12,14 @@ from kbuild.boot.entry import BootEntry, kernel_relpath, make_entry
 from kbuild.build.kernel import read_build_record
 from kbuild.errors import UserError
 from kbuild.publish import quick
-from kbuild.publish.apply import publish
+from kbuild.publish.apply import PROGRESS_EVERY, PROGRESS_FROM, publish
 from kbuild.publish.plan import PublishReport, TreeFile
 from kbuild.site import layout
 from kbuild.site.model import EFI_LOADERS, LOADERS, Profile, Site
 from kbuild.source.kinds import fetch_source, source_provenance
 from kbuild.util.files import sha256_text, write_text_if_changed
 from kbuild.util.gcpause import collector_paused
+from kbuild.util.progress import CountProgress, Progress
 
 
 @dataclass
@@ -89,9 +90,10 @@ class _Built:
     uml_binary: str | None = None
 
 
-def plan_tree(site: Site, target: Path | None = None) -> StagePlan:
+def plan_tree(site: Site, target: Path | None = None, progress: Progress | None = None) -> StagePlan:
     """Every file of the TFTP tree for the current builds and hosts (``target``: the tree
-    it will be published to, which must not hold a signing key)."""
+    it will be published to, which must not hold a signing key; ``progress``: told
+    ``render hosts: done/total`` for a large site)."""
     from kbuild.boot import efi, grub, grub_legacy, hostfiles, ipxe, multiboot, uml
     files: list[TreeFile] = []
     entries: list[BootEntry] = []
@@ -186,7 +188,10 @@ def plan_tree(site: Site, target: Path | None = None) -> StagePlan:
                                                     site.http_base).encode()))
 
     host_entries: dict[str, BootEntry] = {}
+    count = CountProgress(progress if len(site.hosts) >= PROGRESS_FROM else None, "render hosts",
+                          len(site.hosts), every=PROGRESS_EVERY)
     for host in site.hosts:
+        count()
         hinfo = built.get(host.profile)
         if hinfo is None:
             warnings.append(f"host {host.name}: profile {host.profile} is not built; "
@@ -236,24 +241,26 @@ def stage(site: Site, target: Path | None = None, dry_run: bool = False) -> Publ
 
 
 def stage_with_plan(site: Site, target: Path | None = None, dry_run: bool = False, *,
-                    verified: bool = False) -> tuple[PublishReport, StagePlan]:
+                    verified: bool = False,
+                    progress: Progress | None = None) -> tuple[PublishReport, StagePlan]:
     """Plan and publish the tree, write the server snippets, and record the inputs for
-    the quick no-op check (``verified``: every built profile passed verify first)."""
+    the quick no-op check (``verified``: every built profile passed verify first;
+    ``progress``: told how rendering and writing go for a large site)."""
     # 50,000 hosts are a million small objects and no cycles: the collector would scan
     # the growing heap again and again (a quarter of the CPU time)
     with collector_paused():
-        return _stage_with_plan(site, target, dry_run, verified)
+        return _stage_with_plan(site, target, dry_run, verified, progress)
 
 
-def _stage_with_plan(site: Site, target: Path | None, dry_run: bool,
-                     verified: bool) -> tuple[PublishReport, StagePlan]:
+def _stage_with_plan(site: Site, target: Path | None, dry_run: bool, verified: bool,
+                     progress: Progress | None) -> tuple[PublishReport, StagePlan]:
     dest = target or layout.stage_dir(site)
-    plan = plan_tree(site, dest)
+    plan = plan_tree(site, dest, progress)
     files = plan.files
     if not files:
         raise UserError("nothing to stage: no profile has been built",
                         hint="run: doit kernel:<profile>")
-    report = publish(files, dest, keep=site.keep_generations, dry_run=dry_run)
+    report = publish(files, dest, keep=site.keep_generations, dry_run=dry_run, progress=progress)
     snip = server.snippets(site)
     plan.warnings.extend(snip.warnings)
     if not dry_run:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kbuild.errors import InfraError, UserError
+from kbuild.errors import InfraError, KbuildError, UserError
 from kbuild.publish.manifest import TMP_RE, TMP_STEM_BYTES, stamp, store_dir
 from kbuild.publish.oserrors import errors_at, os_error
 from kbuild.publish.plan import Durability, Plan, Want, exists
@@ -40,7 +40,7 @@ def replace_file(tree: SafeTree, w: Want, target: Path, durable: bool) -> None:
     fd = tree.dir_fd(w.parts[:-1])
     assert fd is not None
     name = w.parts[-1]
-    with errors_at(tree.path(w.parts), "writing", target):
+    try:    # the path is made only for an error: 50,000 Path objects cost a second
         tmp = _write_temp(fd, name, w, durable)
         try:
             store_object(tree, fd, tmp, w.sha, durable)
@@ -49,6 +49,10 @@ def replace_file(tree: SafeTree, w: Want, target: Path, durable: bool) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp, dir_fd=fd)
             raise
+    except KbuildError:
+        raise
+    except OSError as exc:
+        raise os_error(exc, tree.path(w.parts), "writing", target) from exc
 
 
 def tmp_stem(name: str) -> str:
