@@ -190,7 +190,10 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
         plan = make_plan(wanted, tree, live, target)
         if not plan.changed:
             ensure_objects(tree, plan.keeps, target, durable is True)
-            return _stamped(plan.report(target, dry_run=False), target)
+            report = plan.report(target, dry_run=False)
+            if all(w.stat is not None for w in plan.keeps):
+                report.file_stats = {w.relpath: w.stat for w in plan.keeps if w.stat is not None}
+            return _stamped(report, target)
         base = dict(live) if live else {"format": FORMAT, "generation": 0, "previous": None,
                                         "files": {}, "dirs": []}
         base["pending"] = {
@@ -232,8 +235,10 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
         doc: dict[str, Any] = {"format": FORMAT, "generation": plan.generation, "previous": previous,
                                "created": now(), "keep": keep, "files": plan.files,
                                "dirs": sorted("/".join(d) for d in dirs)}
+        seen: dict[str, os.stat_result] | None = None
         if durable is not False:
-            doc["stamps"] = stamps_after_sync(tree, plan, sync=not fsync_each)
+            seen = {}
+            doc["stamps"] = stamps_after_sync(tree, plan, sync=not fsync_each, seen=seen)
         if restored_from is not None:
             doc["restored_from"] = restored_from
         text = render_manifest(doc)
@@ -242,7 +247,10 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
         write_manifest(target / MANIFEST_NAME, text, tree)
         # the live manifest's files are its generation's (a pending section aside)
         collect_garbage(target, doc, keep, known=live if live and restored_from is None else None)
-        return _stamped(plan.report(target, dry_run=False, restored_from=restored_from), target)
+        report = plan.report(target, dry_run=False, restored_from=restored_from)
+        if seen is not None and len(seen) == len(plan.keeps) + len(plan.writes):
+            report.file_stats = seen
+        return _stamped(report, target)
 
 
 def _manifest_stamp(target: Path) -> str | None:

@@ -44,6 +44,9 @@ class PublishReport:
     previous_generation: int = 0       # live before the call; equal to generation if nothing changed
     restored_from: int | None = None   # for a rollback: the generation whose files are live again
     manifest_stamp: str = ""           # the live manifest's stamp when the call ended (quick.py)
+    # each published file's lstat as the publish last saw it, after its content was on
+    # disk (None: not taken); quick.record digests these instead of an lstat per file again
+    file_stats: dict[str, os.stat_result] | None = None
 
     def summary(self) -> str:
         if self.generation == self.previous_generation:

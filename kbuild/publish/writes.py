@@ -190,12 +190,14 @@ _RACY_NS = 100_000_000          # file systems with nanosecond times (the kernel
 _RACY_COARSE_NS = 2_000_000_000  # file systems that keep whole seconds (or two)
 
 
-def stamps_after_sync(tree: SafeTree, plan: Plan, sync: bool = True) -> dict[str, str]:
+def stamps_after_sync(tree: SafeTree, plan: Plan, sync: bool = True,
+                      seen: dict[str, os.stat_result] | None = None) -> dict[str, str]:
     """Sync the file system, then the stamp of every published file whose content is
     therefore on disk. A later publish trusts a file that still has its stamp without
     reading it; a torn file (power cut before this sync) never got one recorded. Kept
     files are stamped as planning found them (their content was checked then: a change
-    since moved their change time, so the next publish reads them)."""
+    since moved their change time, so the next publish reads them). ``seen``: filled with
+    every file's lstat as found."""
     assert tree.root_fd is not None
     if sync:                # else the caller fsynced every file it wrote, and kept ones were on disk
         sync_filesystem(tree.root_fd)
@@ -205,6 +207,8 @@ def stamps_after_sync(tree: SafeTree, plan: Plan, sync: bool = True) -> dict[str
     for w, st in found:
         if st is None:
             continue
+        if seen is not None:
+            seen[w.relpath] = st
         racy = _RACY_COARSE_NS if st.st_ctime_ns % 1_000_000 == 0 else _RACY_NS
         if st.st_ctime_ns + racy < taken:
             out[w.relpath] = stamp(st)
