@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from kbuild.publish import quick
 from kbuild.publish.apply import PROGRESS_EVERY, PROGRESS_FROM, publish
 from kbuild.publish.plan import PublishReport, TreeFile
 from kbuild.site import layout
-from kbuild.site.model import EFI_LOADERS, LOADERS, Profile, Site
+from kbuild.site.model import EFI_LOADERS, LOADERS, Host, Profile, Site
 from kbuild.source.kinds import fetch_source, source_provenance
 from kbuild.util.files import sha256_text, write_text_if_changed
 from kbuild.util.gcpause import collector_paused
@@ -188,6 +188,7 @@ def plan_tree(site: Site, target: Path | None = None, progress: Progress | None 
                                                     site.http_base).encode()))
 
     host_entries: dict[str, BootEntry] = {}
+    shapes: dict[tuple[object, ...], BootEntry | None] = {}
     count = CountProgress(progress if len(site.hosts) >= PROGRESS_FROM else None, "render hosts",
                           len(site.hosts), every=PROGRESS_EVERY)
     for host in site.hosts:
@@ -198,8 +199,7 @@ def plan_tree(site: Site, target: Path | None = None, progress: Progress | None 
                             f"no boot files written (run: doit kernel:{host.profile})")
             continue
         p = site.profiles[host.profile]
-        he = make_entry(p, hinfo.release, host=host, hypervisor_file=hinfo.hypervisor,
-                        multiboot2=hinfo.multiboot2)
+        he = _host_entry(shapes, p, hinfo, host)
         host_entries[host.name] = he
         for hf in hostfiles.host_files(host, p, he, hinfo.uml_binary, hinfo.plain_hypervisor,
                                        f"tftp://{site.boot_server}", site.hexip_files,
@@ -208,6 +208,28 @@ def plan_tree(site: Site, target: Path | None = None, progress: Progress | None 
                                   meta={"profile": p.name, "host": host.name,
                                         "kernel_release": hinfo.release}))
     return StagePlan(files, entries, host_entries, warnings)
+
+
+def _host_entry(shapes: dict[tuple[object, ...], BootEntry | None], p: Profile, hinfo: _Built,
+                host: Host) -> BootEntry:
+    """make_entry for a host. Hosts of one profile with the same NFS path, console, extra
+    arguments and root mode get the same entry but for the name (label, title, host):
+    the first one's entry is made in full and the others' by putting in their name.
+    make_entry reads no other field of a host (tests/publish/test_scale_paths.py
+    compares both ways)."""
+    key = (p.name, host.nfs_path, host.console, host.extra, host.root_mode)
+    if key not in shapes:
+        he = make_entry(p, hinfo.release, host=host, hypervisor_file=hinfo.hypervisor,
+                        multiboot2=hinfo.multiboot2)
+        plain = he.host == host.name and he.label == host.name and he.title.startswith(host.name)
+        shapes[key] = he if plain else None
+        return he
+    proto = shapes[key]
+    if proto is None or proto.host is None:
+        return make_entry(p, hinfo.release, host=host, hypervisor_file=hinfo.hypervisor,
+                          multiboot2=hinfo.multiboot2)
+    return replace(proto, label=host.name, host=host.name,
+                   title=host.name + proto.title[len(proto.host):])
 
 
 def _kernel_file(site: Site, p: Profile, b: BuiltProfile, meta: dict[str, str],
