@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from kbuild.boot import efi, http
 from kbuild.boot.entry import GENERATED, host_nfsroot
 from kbuild.boot.lookup import mac_dashed
-from kbuild.site.model import SHARED_ROOT_MODES, Host, Profile, Site
+from kbuild.site.model import SHARED_ROOT_MODES, Host, NfsRoot, Profile, Site
 
 # sun_path is 108 bytes with its NUL. Programs put sockets under /tmp or /run
 # with names like "OSL_PIPE_1000_SingleOfficeIPC_<32 hex>" (67 bytes with
@@ -94,24 +94,37 @@ def _exports(site: Site) -> tuple[list[Export], list[str]]:
 
 def lint(site: Site) -> list[str]:
     out = []
+    hosts_by_profile: dict[str, list[Host | None]] = {}
+    for one in site.hosts:
+        hosts_by_profile.setdefault(one.profile, []).append(one)
+    found: dict[object, list[str]] = {}     # hosts mostly share their profile's NFS root
     for p in site.profiles.values():
-        hosts: list[Host | None] = [h for h in site.hosts if h.profile == p.name] or [None]
-        for h in hosts:
+        for h in hosts_by_profile.get(p.name) or [None]:
             nfs = host_nfsroot(p, h)
-            who = f"host {h.name}" if h else f"profile {p.name}"
-            if len(nfs.path) + SOCKET_SUFFIX_BUDGET > SUN_PATH_MAX:
-                out.append(f"{who}: export path {nfs.path} is {len(nfs.path)} bytes: sockets under its "
-                           f"/tmp seen by their server path exceed AF_UNIX's {SUN_PATH_MAX + 1}-byte "
-                           "sun_path (names get cut); keep export paths short (<= "
-                           f"{SUN_PATH_MAX - SOCKET_SUFFIX_BUDGET} bytes)")
-            value = nfs.argument()
-            if len(value) > NFSROOT_VALUE_MAX * 0.9:
-                out.append(f"{who}: nfsroot= is {len(value)} bytes, near the kernel's "
-                           f"{NFSROOT_VALUE_MAX}-byte limit (longer values are cut silently)")
-            opts = ",".join((f"vers={nfs.version}",) + nfs.options)
-            if len(opts) > NFSROOT_OPTIONS_MAX * 0.9:
-                out.append(f"{who}: nfsroot options take {len(opts)} bytes; the kernel keeps "
-                           f"{NFSROOT_OPTIONS_MAX} for them ('mount options string too long')")
+            problems = found.get(nfs)
+            if problems is None:
+                problems = found[nfs] = _nfs_problems(nfs)
+            if problems:
+                who = f"host {h.name}" if h else f"profile {p.name}"
+                out += [f"{who}: {text}" for text in problems]
+    return out
+
+
+def _nfs_problems(nfs: NfsRoot) -> list[str]:
+    out = []
+    if len(nfs.path) + SOCKET_SUFFIX_BUDGET > SUN_PATH_MAX:
+        out.append(f"export path {nfs.path} is {len(nfs.path)} bytes: sockets under its "
+                   f"/tmp seen by their server path exceed AF_UNIX's {SUN_PATH_MAX + 1}-byte "
+                   "sun_path (names get cut); keep export paths short (<= "
+                   f"{SUN_PATH_MAX - SOCKET_SUFFIX_BUDGET} bytes)")
+    value = nfs.argument()
+    if len(value) > NFSROOT_VALUE_MAX * 0.9:
+        out.append(f"nfsroot= is {len(value)} bytes, near the kernel's "
+                   f"{NFSROOT_VALUE_MAX}-byte limit (longer values are cut silently)")
+    opts = ",".join((f"vers={nfs.version}",) + nfs.options)
+    if len(opts) > NFSROOT_OPTIONS_MAX * 0.9:
+        out.append(f"nfsroot options take {len(opts)} bytes; the kernel keeps "
+                   f"{NFSROOT_OPTIONS_MAX} for them ('mount options string too long')")
     return out
 
 
@@ -216,6 +229,7 @@ def dnsmasq_file(site: Site) -> str:
         out += [f"# requests from iPXE itself (user class {efi.IPXE_USER_CLASS}) are tagged "
                 f"{IPXE_TAG}: they get the host's script", f"dhcp-userclass=set:{IPXE_TAG},"
                 f"{efi.IPXE_USER_CLASS}"]
+    boots = _boot_files(site)
     for h in site.hosts:
         p = site.profiles[h.profile]
         if not h.mac:
@@ -225,7 +239,7 @@ def dnsmasq_file(site: Site) -> str:
         fields = [h.mac, f"set:{tag}"] + ([h.ip] if h.ip else []) + [h.name]
         out.append("dhcp-host=" + ",".join(fields))
         if p.arch != "um":
-            bios, uefi = boot_file_for(p), efi.boot_file(p.loaders)
+            bios, uefi = boots[p.name]
             if uefi is None:
                 assert bios is not None
                 out += _dnsmasq_boot([f"tag:{tag}"], bios, h, site.boot_server)
@@ -255,10 +269,19 @@ def _dhcpd_filename(boot: str, host: Host, indent: str) -> list[str]:
             f"{indent}}}"]
 
 
+def _boot_files(site: Site) -> dict[str, tuple[str | None, str | None]]:
+    """Each profile's (BIOS, UEFI) boot file, worked out once rather than once per host."""
+    return {name: (boot_file_for(p), efi.boot_file(p.loaders)) if p.arch != "um" else (None, None)
+            for name, p in site.profiles.items()}
+
+
 def dhcpd_file(site: Site) -> str:
     out = [f"# {GENERATED}", "# ISC dhcpd host declarations (include from dhcpd.conf)."]
     if any("grub-legacy" in site.profiles[h.profile].loaders for h in site.hosts):
         out.append("option grub-configfile code 150 = text;")
+    boots = _boot_files(site)
+    # option 93 (pxe-system-type, predefined by dhcpd): 7 and 9 are x86-64 UEFI
+    cond = " or ".join(f"option pxe-system-type = 00:{n:02x}" for n in efi.ARCH_EFI_X64)
     for h in site.hosts:
         p = site.profiles[h.profile]
         if not h.mac:
@@ -269,13 +292,11 @@ def dhcpd_file(site: Site) -> str:
             body.append(f"    fixed-address {h.ip};")
         if p.arch != "um":
             body.append(f"    next-server {site.boot_server};")
-            bios, uefi = boot_file_for(p), efi.boot_file(p.loaders)
+            bios, uefi = boots[p.name]
             if uefi is None:
                 assert bios is not None
                 body += _dhcpd_filename(bios, h, "    ")
             else:
-                # option 93 (pxe-system-type, predefined by dhcpd): 7 and 9 are x86-64 UEFI
-                cond = " or ".join(f"option pxe-system-type = 00:{n:02x}" for n in efi.ARCH_EFI_X64)
                 body.append(f"    if {cond} {{")
                 body += _dhcpd_filename(uefi, h, "        ")
                 if bios is not None:

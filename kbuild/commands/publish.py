@@ -36,7 +36,14 @@ def run(args: argparse.Namespace) -> int:
         checked = verify_profile(site, built.profile)
         if not checked.passed:
             raise failed_error(checked)
-    report, plan = stage.stage_with_plan(site, target, dry_run=args.dry_run, verified=True)
+    from kbuild.util.progress import ProgressLine
+
+    progress = ProgressLine(interval=30)     # only a large site's publish reports any
+    try:
+        report, plan = stage.stage_with_plan(site, target, dry_run=args.dry_run, verified=True,
+                                             progress=progress)
+    finally:
+        progress.done()
     for w in plan.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if args.dry_run:

@@ -104,13 +104,18 @@ from kbuild.publish.writes import (
     write_manifest,
 )
 from kbuild.util.files import exclusive_lock
+from kbuild.util.progress import CountProgress, Progress
 
 _FSYNC_EACH_UP_TO = 64
+# Progress only for long loops (a large site): small publishes stay as quiet as before.
+PROGRESS_FROM = 1000
+PROGRESS_EVERY = 5000
 
 
 def publish(files: Sequence[TreeFile], target: Path, keep: int = 3, dry_run: bool = False,
-            *, durable: Durability = "payloads") -> PublishReport:
-    """Make ``target`` hold exactly ``files`` (among kbuild's own files) as a new generation."""
+            *, durable: Durability = "payloads", progress: Progress | None = None) -> PublishReport:
+    """Make ``target`` hold exactly ``files`` (among kbuild's own files) as a new generation
+    (``progress``: told ``publish: written/total`` while many files are written)."""
     target = Path(target)
     check_keep(keep)
     wanted = [Want.from_tree_file(f) for f in checked_files(files)]
@@ -127,7 +132,7 @@ def publish(files: Sequence[TreeFile], target: Path, keep: int = 3, dry_run: boo
             live_stamp = before if before == _manifest_stamp(target) else None
             previous = live["generation"] if live and live["generation"] > 0 else None
             return _publish_locked(wanted, target, live, keep, durable, previous, None,
-                                   live_stamp)
+                                   live_stamp, progress)
 
 
 def rollback(target: Path, *, durable: Durability = "payloads") -> PublishReport:
@@ -177,14 +182,18 @@ def _locked(target: Path) -> Iterator[None]:
 
 def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | None, keep: int,
                     durable: Durability, previous: int | None,
-                    restored_from: int | None, live_stamp: str | None = None) -> PublishReport:
+                    restored_from: int | None, live_stamp: str | None = None,
+                    progress: Progress | None = None) -> PublishReport:
     with SafeTree.open(target) as tree, open_dir(store_dir(target) / "objects") as objects_fd:
         tree.objects_fd = objects_fd
         clean_stale_temps(tree, live, target)
         plan = make_plan(wanted, tree, live, target)
         if not plan.changed:
             ensure_objects(tree, plan.keeps, target, durable is True)
-            return _stamped(plan.report(target, dry_run=False), target)
+            report = plan.report(target, dry_run=False)
+            if all(w.stat is not None for w in plan.keeps):
+                report.file_stats = {w.relpath: w.stat for w in plan.keeps if w.stat is not None}
+            return _stamped(report, target)
         base = dict(live) if live else {"format": FORMAT, "generation": 0, "previous": None,
                                         "files": {}, "dirs": []}
         base["pending"] = {
@@ -207,6 +216,8 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
         fsync_each = durable is not False and unsynced <= _FSYNC_EACH_UP_TO \
             and all(w.trusted for w in plan.keeps)
         created: list[tuple[str, ...]] = []
+        count = CountProgress(progress if len(plan.writes) >= PROGRESS_FROM else None, "publish",
+                              len(plan.writes), every=PROGRESS_EVERY)
         for role in ROLES:
             touched: set[tuple[str, ...]] = set()
             for w in plan.writes:
@@ -215,6 +226,7 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
                     created += new
                     touched |= {d[:-1] for d in new} | {w.parts[:-1]}
                     replace_file(tree, w, target, fsync_each or fsync_file(durable, w.role))
+                    count()
             sync_dirs(tree, touched)
         dirs = remove_unwanted(tree, plan, created)
 
@@ -223,8 +235,10 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
         doc: dict[str, Any] = {"format": FORMAT, "generation": plan.generation, "previous": previous,
                                "created": now(), "keep": keep, "files": plan.files,
                                "dirs": sorted("/".join(d) for d in dirs)}
+        seen: dict[str, os.stat_result] | None = None
         if durable is not False:
-            doc["stamps"] = stamps_after_sync(tree, plan, sync=not fsync_each)
+            seen = {}
+            doc["stamps"] = stamps_after_sync(tree, plan, sync=not fsync_each, seen=seen)
         if restored_from is not None:
             doc["restored_from"] = restored_from
         text = render_manifest(doc)
@@ -233,7 +247,10 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
         write_manifest(target / MANIFEST_NAME, text, tree)
         # the live manifest's files are its generation's (a pending section aside)
         collect_garbage(target, doc, keep, known=live if live and restored_from is None else None)
-        return _stamped(plan.report(target, dry_run=False, restored_from=restored_from), target)
+        report = plan.report(target, dry_run=False, restored_from=restored_from)
+        if seen is not None and len(seen) == len(plan.keeps) + len(plan.writes):
+            report.file_stats = seen
+        return _stamped(report, target)
 
 
 def _manifest_stamp(target: Path) -> str | None:

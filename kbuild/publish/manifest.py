@@ -116,14 +116,35 @@ def collect_garbage(target: Path, doc: dict[str, Any], keep: int,
 
 
 _MULTILINE = {"files", "pending", "write", "remove", "stamps"}
-_ENCODE = json.JSONEncoder(sort_keys=True).encode
+
+
+def _encoder() -> Any:
+    """json.dumps(value, sort_keys=True) as one call of the C encoder, made once: the
+    encoder's ``encode`` makes a new C encoder on every call, which for 100,000 small
+    entries is most of the time."""
+    plain = json.JSONEncoder(sort_keys=True)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return plain.encode
+    # no cycle check (markers None): manifest values are plain JSON data kbuild built
+    c_encode = make(None, plain.default, json.encoder.encode_basestring_ascii, None,
+                    ": ", ", ", True, False, True)
+
+    def encode(value: Any) -> str:
+        return "".join(c_encode(value, 0))
+    return encode
+
+
+_ENCODE = _encoder()
 
 
 def render_manifest(value: Any, depth: int = 0, key: str = "") -> str:
     """JSON with one file per line: readable and diffable, yet encoded by the C encoder."""
     if isinstance(value, dict) and value and (depth == 0 or key in _MULTILINE):
         pad = " " * (depth + 1)
-        items = [f"{pad}{_ENCODE(k)}: {render_manifest(v, depth + 1, k)}" for k, v in sorted(value.items())]
+        enc = _ENCODE    # a leaf needs no recursive call (100,000 files: a third of the time)
+        items = [f"{pad}{enc(k)}: {render_manifest(v, depth + 1, k) if k in _MULTILINE else enc(v)}"
+                 for k, v in sorted(value.items())]
         return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
     return _ENCODE(value)
 

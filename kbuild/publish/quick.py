@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,27 +67,33 @@ def _group(relpaths: Iterable[str]) -> list[tuple[str, list[str]]]:
 
 
 def _tree_stamps(tree: SafeTree, dirs: Sequence[tuple[str, list[str]]],
-                 ctimes: dict[str, int] | None = None) -> str | None:
+                 ctimes: dict[str, int] | None = None,
+                 known: Mapping[str, os.stat_result] | None = None) -> str | None:
     """Digest of every file's stamp (and each file's change time into ``ctimes``); None
-    if one is gone or a directory is missing or a link."""
+    if one is gone or a directory is missing or a link. ``known``: every file's lstat as
+    the publish took it, used instead of taking it again (an older stat can only make a
+    later check miss: any change since moved the file's change time)."""
     h = hashlib.sha256()
     st_at = os.stat
     for d, names in dirs:
-        try:
-            fd = tree.dir_fd(tuple(d.split("/")) if d else ())
-        except Exception:   # a link or a file in the way: the full publish reports it
-            return None
-        if fd is None:
-            return None
-        try:
-            stats = [st_at(n, dir_fd=fd, follow_symlinks=False) for n in names]
-        except FileNotFoundError:
-            return None
+        prefix = f"{d}/" if d else ""
+        if known is not None:
+            stats = [known[prefix + n] for n in names]
+        else:
+            try:
+                fd = tree.dir_fd(tuple(d.split("/")) if d else ())
+            except Exception:   # a link or a file in the way: the full publish reports it
+                return None
+            if fd is None:
+                return None
+            try:
+                stats = [st_at(n, dir_fd=fd, follow_symlinks=False) for n in names]
+            except FileNotFoundError:
+                return None
         h.update(d.encode() + b"\0")
         h.update("\n".join(f"{s.st_mode}:{s.st_dev}:{s.st_ino}:{s.st_size}:{s.st_mtime_ns}:"
                            f"{s.st_ctime_ns}" for s in stats).encode())
         if ctimes is not None:
-            prefix = f"{d}/" if d else ""
             for n, s in zip(names, stats, strict=True):
                 ctimes[prefix + n] = s.st_ctime_ns
     return h.hexdigest()
@@ -143,7 +149,10 @@ def _record_locked(target: Path, path: Path, site_path: Path, inputs: Sequence[s
         taken = time.time_ns()
         dirs = _group(f.relpath for f in files)
         ctimes: dict[str, int] = {}
-        digest = _tree_stamps(tree, dirs, ctimes)
+        known = report.file_stats
+        if known is not None and not all(f.relpath in known for f in files):
+            known = None
+        digest = _tree_stamps(tree, dirs, ctimes, known)
         if digest is None:
             return False
         racy: dict[str, str] = {}

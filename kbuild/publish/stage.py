@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +12,14 @@ from kbuild.boot.entry import BootEntry, kernel_relpath, make_entry
 from kbuild.build.kernel import read_build_record
 from kbuild.errors import UserError
 from kbuild.publish import quick
-from kbuild.publish.apply import publish
+from kbuild.publish.apply import PROGRESS_EVERY, PROGRESS_FROM, publish
 from kbuild.publish.plan import PublishReport, TreeFile
 from kbuild.site import layout
-from kbuild.site.model import EFI_LOADERS, LOADERS, Profile, Site
+from kbuild.site.model import EFI_LOADERS, LOADERS, Host, Profile, Site
 from kbuild.source.kinds import fetch_source, source_provenance
 from kbuild.util.files import sha256_text, write_text_if_changed
 from kbuild.util.gcpause import collector_paused
+from kbuild.util.progress import CountProgress, Progress
 
 
 @dataclass
@@ -89,9 +90,10 @@ class _Built:
     uml_binary: str | None = None
 
 
-def plan_tree(site: Site, target: Path | None = None) -> StagePlan:
+def plan_tree(site: Site, target: Path | None = None, progress: Progress | None = None) -> StagePlan:
     """Every file of the TFTP tree for the current builds and hosts (``target``: the tree
-    it will be published to, which must not hold a signing key)."""
+    it will be published to, which must not hold a signing key; ``progress``: told
+    ``render hosts: done/total`` for a large site)."""
     from kbuild.boot import efi, grub, grub_legacy, hostfiles, ipxe, multiboot, uml
     files: list[TreeFile] = []
     entries: list[BootEntry] = []
@@ -186,15 +188,18 @@ def plan_tree(site: Site, target: Path | None = None) -> StagePlan:
                                                     site.http_base).encode()))
 
     host_entries: dict[str, BootEntry] = {}
+    shapes: dict[tuple[object, ...], BootEntry | None] = {}
+    count = CountProgress(progress if len(site.hosts) >= PROGRESS_FROM else None, "render hosts",
+                          len(site.hosts), every=PROGRESS_EVERY)
     for host in site.hosts:
+        count()
         hinfo = built.get(host.profile)
         if hinfo is None:
             warnings.append(f"host {host.name}: profile {host.profile} is not built; "
                             f"no boot files written (run: doit kernel:{host.profile})")
             continue
         p = site.profiles[host.profile]
-        he = make_entry(p, hinfo.release, host=host, hypervisor_file=hinfo.hypervisor,
-                        multiboot2=hinfo.multiboot2)
+        he = _host_entry(shapes, p, hinfo, host)
         host_entries[host.name] = he
         for hf in hostfiles.host_files(host, p, he, hinfo.uml_binary, hinfo.plain_hypervisor,
                                        f"tftp://{site.boot_server}", site.hexip_files,
@@ -203,6 +208,28 @@ def plan_tree(site: Site, target: Path | None = None) -> StagePlan:
                                   meta={"profile": p.name, "host": host.name,
                                         "kernel_release": hinfo.release}))
     return StagePlan(files, entries, host_entries, warnings)
+
+
+def _host_entry(shapes: dict[tuple[object, ...], BootEntry | None], p: Profile, hinfo: _Built,
+                host: Host) -> BootEntry:
+    """make_entry for a host. Hosts of one profile with the same NFS path, console, extra
+    arguments and root mode get the same entry but for the name (label, title, host):
+    the first one's entry is made in full and the others' by putting in their name.
+    make_entry reads no other field of a host (tests/publish/test_scale_paths.py
+    compares both ways)."""
+    key = (p.name, host.nfs_path, host.console, host.extra, host.root_mode)
+    if key not in shapes:
+        he = make_entry(p, hinfo.release, host=host, hypervisor_file=hinfo.hypervisor,
+                        multiboot2=hinfo.multiboot2)
+        plain = he.host == host.name and he.label == host.name and he.title.startswith(host.name)
+        shapes[key] = he if plain else None
+        return he
+    proto = shapes[key]
+    if proto is None or proto.host is None:
+        return make_entry(p, hinfo.release, host=host, hypervisor_file=hinfo.hypervisor,
+                          multiboot2=hinfo.multiboot2)
+    return replace(proto, label=host.name, host=host.name,
+                   title=host.name + proto.title[len(proto.host):])
 
 
 def _kernel_file(site: Site, p: Profile, b: BuiltProfile, meta: dict[str, str],
@@ -236,24 +263,26 @@ def stage(site: Site, target: Path | None = None, dry_run: bool = False) -> Publ
 
 
 def stage_with_plan(site: Site, target: Path | None = None, dry_run: bool = False, *,
-                    verified: bool = False) -> tuple[PublishReport, StagePlan]:
+                    verified: bool = False,
+                    progress: Progress | None = None) -> tuple[PublishReport, StagePlan]:
     """Plan and publish the tree, write the server snippets, and record the inputs for
-    the quick no-op check (``verified``: every built profile passed verify first)."""
+    the quick no-op check (``verified``: every built profile passed verify first;
+    ``progress``: told how rendering and writing go for a large site)."""
     # 50,000 hosts are a million small objects and no cycles: the collector would scan
     # the growing heap again and again (a quarter of the CPU time)
     with collector_paused():
-        return _stage_with_plan(site, target, dry_run, verified)
+        return _stage_with_plan(site, target, dry_run, verified, progress)
 
 
-def _stage_with_plan(site: Site, target: Path | None, dry_run: bool,
-                     verified: bool) -> tuple[PublishReport, StagePlan]:
+def _stage_with_plan(site: Site, target: Path | None, dry_run: bool, verified: bool,
+                     progress: Progress | None) -> tuple[PublishReport, StagePlan]:
     dest = target or layout.stage_dir(site)
-    plan = plan_tree(site, dest)
+    plan = plan_tree(site, dest, progress)
     files = plan.files
     if not files:
         raise UserError("nothing to stage: no profile has been built",
                         hint="run: doit kernel:<profile>")
-    report = publish(files, dest, keep=site.keep_generations, dry_run=dry_run)
+    report = publish(files, dest, keep=site.keep_generations, dry_run=dry_run, progress=progress)
     snip = server.snippets(site)
     plan.warnings.extend(snip.warnings)
     if not dry_run:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kbuild.errors import InfraError, UserError
+from kbuild.errors import InfraError, KbuildError, UserError
 from kbuild.publish.manifest import TMP_RE, TMP_STEM_BYTES, stamp, store_dir
 from kbuild.publish.oserrors import errors_at, os_error
 from kbuild.publish.plan import Durability, Plan, Want, exists
@@ -40,7 +40,7 @@ def replace_file(tree: SafeTree, w: Want, target: Path, durable: bool) -> None:
     fd = tree.dir_fd(w.parts[:-1])
     assert fd is not None
     name = w.parts[-1]
-    with errors_at(tree.path(w.parts), "writing", target):
+    try:    # the path is made only for an error: 50,000 Path objects cost a second
         tmp = _write_temp(fd, name, w, durable)
         try:
             store_object(tree, fd, tmp, w.sha, durable)
@@ -49,6 +49,10 @@ def replace_file(tree: SafeTree, w: Want, target: Path, durable: bool) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp, dir_fd=fd)
             raise
+    except KbuildError:
+        raise
+    except OSError as exc:
+        raise os_error(exc, tree.path(w.parts), "writing", target) from exc
 
 
 def tmp_stem(name: str) -> str:
@@ -186,12 +190,14 @@ _RACY_NS = 100_000_000          # file systems with nanosecond times (the kernel
 _RACY_COARSE_NS = 2_000_000_000  # file systems that keep whole seconds (or two)
 
 
-def stamps_after_sync(tree: SafeTree, plan: Plan, sync: bool = True) -> dict[str, str]:
+def stamps_after_sync(tree: SafeTree, plan: Plan, sync: bool = True,
+                      seen: dict[str, os.stat_result] | None = None) -> dict[str, str]:
     """Sync the file system, then the stamp of every published file whose content is
     therefore on disk. A later publish trusts a file that still has its stamp without
     reading it; a torn file (power cut before this sync) never got one recorded. Kept
     files are stamped as planning found them (their content was checked then: a change
-    since moved their change time, so the next publish reads them)."""
+    since moved their change time, so the next publish reads them). ``seen``: filled with
+    every file's lstat as found."""
     assert tree.root_fd is not None
     if sync:                # else the caller fsynced every file it wrote, and kept ones were on disk
         sync_filesystem(tree.root_fd)
@@ -201,6 +207,8 @@ def stamps_after_sync(tree: SafeTree, plan: Plan, sync: bool = True) -> dict[str
     for w, st in found:
         if st is None:
             continue
+        if seen is not None:
+            seen[w.relpath] = st
         racy = _RACY_COARSE_NS if st.st_ctime_ns % 1_000_000 == 0 else _RACY_NS
         if st.st_ctime_ns + racy < taken:
             out[w.relpath] = stamp(st)

@@ -172,9 +172,14 @@ def act_build(site_path: str, profile: str) -> None:
 @action
 def act_stage(site_path: str) -> None:
     from kbuild.publish.stage import stage_with_plan
+    from kbuild.util.progress import ProgressLine
 
     s = load_site_for_tasks(site_path)
-    report, plan = stage_with_plan(s)
+    progress = ProgressLine(interval=30)     # only a large site's stage reports any
+    try:
+        report, plan = stage_with_plan(s, progress=progress)
+    finally:
+        progress.done()
     for w in plan.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"stage: {report.summary()}", file=sys.stderr)

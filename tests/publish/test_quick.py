@@ -222,3 +222,22 @@ def test_kbuild_publish_answers_a_second_run_without_loading_the_site(tmp_path: 
     _touch_site(site, target)                      # changed: the full publish runs
     with pytest.raises(AssertionError, match="loaded the site"):
         cmd.run(args)
+
+
+def test_a_record_made_from_the_publishs_own_stats_still_sees_a_later_edit(tmp_path: Path) -> None:
+    site = _site(tmp_path / "site")
+    target = tmp_path / "tftp"
+    files = stage.plan_tree(site, target).files
+    inputs = quick.input_paths(site, files)
+    report = publish.publish(files, target)
+    assert report.file_stats is not None and set(report.file_stats) == {f.relpath for f in files}
+    # an edit after the publish took its stats, before the record digests them
+    path = target / "pxelinux.cfg" / "01-52-54-00-aa-01-01"
+    path.write_bytes(path.read_bytes().replace(b"nfsroot", b"nfsrooX"))
+    assert quick.record(target, site.path, inputs, files, report, verified=False, warnings=[])
+    assert stage.unchanged_publish(site.path, target) is None
+    # the full publish puts it back; the record then answers
+    report = publish.publish(files, target)
+    assert report.written == ["pxelinux.cfg/01-52-54-00-aa-01-01"]
+    assert quick.record(target, site.path, inputs, files, report, verified=False, warnings=[])
+    assert stage.unchanged_publish(site.path, target) is not None
