@@ -230,6 +230,9 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=None)
     ap.add_argument("--jobs", type=int, default=make.default_jobs())
     ap.add_argument("--jobs-figure", action="store_true", help="also time bare make -j1")
+    ap.add_argument("--warm-cache", type=Path, default=None,
+                    help="use this (already warm) ccache dir for the warm rows instead of filling "
+                         "a fresh one with a cold build first; TuxMake's entries are added to it")
     args = ap.parse_args()
     variants = list(args.variants or DEFAULT_VARIANTS)
     if args.jobs_figure and "-j1" not in variants:
@@ -241,6 +244,7 @@ def main() -> None:
         bench = Bench(args.profile, [], args.jobs, scratch)
         bench.targets = [bench.profile.image] if args.full else list(args.subdirs)
         bench.whole = args.full
+        bench.warm_cache = args.warm_cache
         what = (f"{args.profile}, {'full image' if args.full else ' '.join(bench.targets)}, "
                 f"-j{args.jobs}, {args.runs} runs")
         results: dict[str, list[float]] = {}
