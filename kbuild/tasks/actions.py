@@ -14,8 +14,9 @@ from pathlib import Path
 from doit import get_var
 
 from kbuild.errors import KbuildError, UserError
+from kbuild.site import layout
 from kbuild.site.load import find_site_file, load_site
-from kbuild.site.model import Site
+from kbuild.site.model import Profile, Site
 from kbuild.tasks.guard import action
 
 
@@ -69,12 +70,19 @@ def requested_tasks(argv: list[str] | None = None) -> list[str] | None:
     return words or None
 
 
+def _profile_sources(profile: Profile) -> set[str]:
+    return {profile.source} | ({profile.xen.hypervisor} if profile.xen else set())
+
+
 def sources_needed(site: Site, tasks: list[str] | None) -> set[str] | None:
-    """The sources ``tasks`` work on (None: all). A stage, kernel or boot task publishes
-    every built profile, so it needs them all."""
+    """The sources ``tasks`` work on (None: all). A kernel, stage or boot task of a profile
+    needs the profile's own (kernel, hypervisor) and, as a stage publishes every built
+    profile, those of every profile with a build record; a profile never built needs
+    nothing (its deb source is not resolved against the index on every no-op run)."""
     if tasks is None:
         return None
     needed: set[str] = set()
+    built: set[str] | None = None
     for task in tasks:
         base, _, name = task.partition(":")
         if base in ("fetch", "unpack") and name in site.sources:
@@ -83,6 +91,11 @@ def sources_needed(site: Site, tasks: list[str] | None) -> set[str] | None:
             needed.add(name.rsplit("@", 1)[1])
         elif base in ("config", "verify", "build") and name in site.profiles:
             needed.add(site.profiles[name].source)
+        elif base in ("kernel", "stage", "boot") and name in site.profiles:
+            if built is None:
+                built = {src for p in site.profiles.values() if layout.build_record(site, p).is_file()
+                         for src in _profile_sources(p)}
+            needed |= _profile_sources(site.profiles[name]) | built
         else:
             return None
     return needed

@@ -132,8 +132,33 @@ def test_only_the_sources_of_the_requested_tasks_are_resolved_when_not_cached(tm
     assert sources_needed(site, ["config:" + profile.name, "fetch:" + profile.source]) \
         == {profile.source}
     assert sources_needed(site, []) == set()
-    assert sources_needed(site, ["kernel:" + profile.name]) is None   # stage publishes all
     assert sources_needed(site, ["config:no-such-profile"]) is None
+    assert sources_needed(site, ["stage"]) is None                     # every profile's stage
+
+
+def test_a_kernel_task_needs_its_profiles_sources_and_those_of_built_profiles(tmp_path):
+    """`doit kernel:P` stages every built profile: their sources (Xen's for a dom0) count,
+    a profile never built does not (its deb source is not looked up on every no-op)."""
+    import shutil
+
+    from kbuild.site import layout
+    from kbuild.site.load import load_site
+    from kbuild.tasks.actions import sources_needed
+
+    for name in ("fragments", "patches"):
+        (tmp_path / name).symlink_to(REPO / name)
+    shutil.copy(REPO / "kbuild.lock", tmp_path / "kbuild.lock")
+    shutil.copy(REPO / "kbuild.toml", tmp_path / "kbuild.toml")
+    site = load_site(tmp_path / "kbuild.toml")
+    nfsroot, dom0 = site.profiles["nfsroot"], site.profiles["dom0"]
+    assert dom0.xen is not None
+    assert sources_needed(site, ["kernel:nfsroot"]) == {nfsroot.source}
+    assert sources_needed(site, ["kernel:dom0"]) == {dom0.source, dom0.xen.hypervisor}
+    record = layout.build_record(site, dom0)
+    record.parent.mkdir(parents=True)
+    record.write_text("{}")
+    assert sources_needed(site, ["kernel:nfsroot"]) == {nfsroot.source, dom0.source, dom0.xen.hypervisor}
+    assert sources_needed(site, ["boot:nfsroot", "stage:nfsroot"]) == sources_needed(site, ["kernel:nfsroot"])
 
 
 def test_build_overrides_on_the_doit_command_line_reach_the_build(site, tmp_path, monkeypatch):
