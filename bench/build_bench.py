@@ -42,7 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kbuild.build import make  # noqa: E402
+from kbuild.build import make, repro  # noqa: E402
 from kbuild.build.kernel import build_environment  # noqa: E402
 from kbuild.kconfig.environment import detect_toolchain  # noqa: E402
 from kbuild.site import layout  # noqa: E402
@@ -78,7 +78,11 @@ class Bench:
         self.tux_warm = False
 
     def _variables(self, ccache: bool) -> list[str]:
-        v = make.make_variables(self.profile.arch, self.tc)
+        # as kernel_make passes them, the __FILE__ prefix map included (every build dir
+        # here is as deep under artifacts/ as kbuild's own, so the map is the same text
+        # and a cache kbuild's builds filled serves --warm-cache)
+        bdir = layout.build_dir(self.site, self.profile)
+        v = make.make_variables(self.profile.arch, self.tc) + [repro.prefix_map_variable(self.tree, bdir)]
         cc = "ccache gcc" if ccache else "gcc"
         return [f"CC={cc}" if x.startswith("CC=") else x for x in v]
 
