@@ -38,12 +38,9 @@ def run(args: argparse.Namespace) -> int:
             raise failed_error(checked)
     from kbuild.util.progress import ProgressLine
 
-    progress = ProgressLine(interval=30)     # only a large site's publish reports any
-    try:
+    with ProgressLine(interval=30) as progress:     # only a large site's publish reports any
         report, plan = stage.stage_with_plan(site, target, dry_run=args.dry_run, verified=True,
                                              progress=progress)
-    finally:
-        progress.done()
     for w in plan.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if args.dry_run:

@@ -34,12 +34,9 @@ def run(args: argparse.Namespace) -> int:
     expected, expected_from = None, None
     if args.manifest is not None:
         expected, expected_from = _published_digest(args.manifest, args.profile)
-    progress = ProgressLine()
-    try:
+    with ProgressLine() as progress:
         report = verify_build(site, site.profile(args.profile), args.scratch, args.keep, progress,
                               expected=expected, expected_from=expected_from)
-    finally:
-        progress.done()
     if args.json:
         print(json.dumps({"profile": report.profile, "identical": report.identical,
                           "expected_sha256": report.expected_sha256,

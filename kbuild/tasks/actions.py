@@ -125,11 +125,8 @@ def act_patch(site_path: str, profile: str) -> None:
     p = s.profile(profile)
     src = s.sources[p.source]
     assert p.patches is not None
-    progress = ProgressLine(interval=30)
-    try:
+    with ProgressLine(interval=30) as progress:
         report = apply_series(s, src, pristine_tree(s, src), p.patches, progress)
-    finally:
-        progress.done()
     note = f"patches/{p.patches}: {len(report.applied)} applied to {report.kernelversion}"
     if report.skipped:
         note += f", {len(report.skipped)} outside their version range ({', '.join(report.skipped)})"
@@ -170,11 +167,8 @@ def act_build(site_path: str, profile: str) -> None:
     s = load_site_for_tasks(site_path)
     # `doit engine=local kernel:dom0`: this run's overrides of [build] (over the environment)
     run_vars = {name: get_var(name, None) for name in RUN_VARIABLES}
-    progress = ProgressLine()
-    try:
+    with ProgressLine() as progress:
         res = build(s, s.profile(profile), progress, run_vars=run_vars)
-    finally:
-        progress.done()
     size = res.image.stat().st_size
     for w in res.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -188,11 +182,8 @@ def act_stage(site_path: str) -> None:
     from kbuild.util.progress import ProgressLine
 
     s = load_site_for_tasks(site_path)
-    progress = ProgressLine(interval=30)     # only a large site's stage reports any
-    try:
+    with ProgressLine(interval=30) as progress:     # only a large site's stage reports any
         report, plan = stage_with_plan(s, progress=progress)
-    finally:
-        progress.done()
     for w in plan.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"stage: {report.summary()}", file=sys.stderr)

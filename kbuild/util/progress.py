@@ -66,6 +66,12 @@ class ProgressLine:
             self.stream.flush()
             self._width = 0
 
+    def __enter__(self) -> ProgressLine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done()     # also when the step failed: its error starts on a clean line
+
 
 class CountProgress:
     """``what: done/total`` through ``progress`` every ``every`` items and at the last one
