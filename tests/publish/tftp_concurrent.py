@@ -56,7 +56,14 @@ def main() -> int:
             publish([TreeFile(r, data=d, role="payload" if r.startswith("images/") else "entry")
                      for r, d in versions[tag].items()], tree, keep=3, durable=False)
             stats["publishes"] += 1
-            time.sleep(0.3)
+            # Let the reader finish two fetches before the next publish: the second
+            # one started after this publish ended, so every version is served at
+            # least once however slow the machine is, while the first one (and the
+            # fetches of the next round) overlap the publishes.
+            done = stats["fetches"]
+            deadline = time.monotonic() + 120
+            while stats["fetches"] < done + 2 and not stop.is_set() and time.monotonic() < deadline:
+                time.sleep(0.05)
         stop.set()
 
     t = threading.Thread(target=publisher)
