@@ -19,7 +19,9 @@ same for every variant), then times the compile of a representative sub-tree
   tuxmake         (--full only, if `tuxmake` is installed: pip install -e '.[bench]')
                   TuxMake's null (local) runtime on the same .config and the same warm cache
 
-With --full every variant is timed whole (from a build dir holding only .config: the
+Rounds are interleaved and rotated (round i starts with the i-th variant); with
+--warm-cache one untimed warm build runs first, so the cache is in the page cache for
+every warm row. With --full every variant is timed whole (from a build dir holding only .config: the
 config sync, prepare and the image), as TuxMake's own run is; otherwise `make prepare` is
 untimed and only the sub-tree's compile is timed.
 
@@ -252,8 +254,14 @@ def main() -> None:
         what = (f"{args.profile}, {'full image' if args.full else ' '.join(bench.targets)}, "
                 f"-j{args.jobs}, {args.runs} runs")
         results: dict[str, list[float]] = {}
+        if bench.warm_cache is not None and any(v in ("warm", "bare-warm", "tuxmake") for v in variants):
+            # one untimed warm build first: the cache's files are then in the page cache for
+            # every warm row alike (session 5's first round paid the disk reads on one side)
+            bench.run_into(bench.warm_cache)
         for i in range(args.runs):
-            for v in variants:         # interleaved: a load change hits every variant alike
+            # interleaved (a load change hits every variant alike) and rotated: each variant
+            # runs first in some round, so none always follows the same other one
+            for v in variants[i % len(variants):] + variants[:i % len(variants)]:
                 try:
                     results.setdefault(v, []).append(bench.run(v))
                 except (FileNotFoundError, subprocess.CalledProcessError) as e:

@@ -1,7 +1,5 @@
 """``python -m kbuild SUBCOMMAND ...``: the ``kbuild`` command, without the installed script."""
-import sys
-
-from kbuild.cli import main
+from kbuild.cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -139,3 +139,24 @@ def test_verify_quick_path_keeps_argparse_errors(tmp_path):
     assert r.returncode == 2 and "unrecognized arguments" in r.stderr and r.stdout == ""
     r = _run([str(BIN / "kbuild"), "verify", "--trait", "bogus", str(f)], REPO)
     assert r.returncode == 2 and "invalid choice: 'bogus'" in r.stderr
+
+
+
+@pytest.mark.parametrize(("args", "status"), [(["--json", "no/such.config"], 2),
+                                              (["tests/corpus/config"], 141)])
+def test_a_reader_that_goes_away_is_not_a_traceback(args, status, tmp_path):
+    """`kbuild verify ... | head`: the reader has gone before kbuild writes (its end of the
+    pipe is closed at once); that is not a traceback, and the message still reaches stderr
+    (the installed script; verify skips the teardown). A bad input keeps its status 2; a
+    verdict list cut off is 141, as for SIGPIPE, never 0 (docs/verify.md)."""
+    err = tmp_path / "stderr"
+    with open(err, "w") as errf:
+        p = subprocess.Popen([str(BIN / "kbuild"), "verify", *args], cwd=REPO, env=command_env(),
+                             stdout=subprocess.PIPE, stderr=errf)
+        assert p.stdout is not None
+        p.stdout.close()
+        code = p.wait(timeout=300)
+    text = err.read_text()
+    assert "Traceback" not in text and "Broken pipe" not in text, text
+    assert code == status
+    assert "error:" in text
