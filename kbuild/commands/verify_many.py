@@ -19,6 +19,7 @@ TYPE_CHECKING = False   # typing is not imported on `kbuild verify`'s path (issu
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterable
     from typing import Any
 
     from kbuild.boot.spec import BootSpec
@@ -55,42 +56,39 @@ def config_files(names: list[str]) -> list[str]:
     return out
 
 
-def run_many(args: argparse.Namespace, options: Options) -> int:
-    from kbuild.verify.check import verify_config
-    from kbuild.verify.render import error_json, report_json, verdict_line
+# A result: exit status, "PASS" | "FAIL" | "error", the verdict line (or None), the
+# message for stderr (or None), the JSON document (or None).
+Result = tuple[int, str, "str | None", "str | None", "dict[str, Any] | None"]
+# Below this many files the checks run in this process only (a fork costs ~1-3 ms).
+PARALLEL_FROM = 8
 
+
+def run_many(args: argparse.Namespace, options: Options) -> int:
     for flag, given in (("--profile", args.profile), ("--fix", args.fix)):
         if given is not None:
             raise UserError(f"{flag} checks one config", hint="name one CONFIG with " + flag)
     files = config_files(args.config)
+    jobs = min(verify_jobs(), len(files))
+    if jobs > 1 and len(files) >= PARALLEL_FROM:
+        results: Iterable[Result] = _parallel(files, jobs, args, options)
+    else:
+        results = (_check(path, args, options) for path in files)
     worst = 0
     counts = {"PASS": 0, "FAIL": 0, "error": 0}
     documents: list[dict[str, Any]] = []
     lines: list[str] = []
-    for path in files:
-        try:
-            report = verify_config(path, kernel_version=args.kernel_version, arch=args.arch,
-                                   entry=options.entry, nics=options.nics, dom0=options.dom0,
-                                   rules=options.rules, srctree=args.srctree,
-                                   traits=getattr(args, "trait", ()))
-        except KbuildError as e:
-            code = e.exit_code
-            counts["error"] += 1
-            if args.json:
-                documents.append({"path": path, **error_json(e)})
-            else:
-                sys.stdout.write("".join(line + "\n" for line in lines))
-                lines.clear()
-                sys.stdout.flush()
-                print(describe(e), file=sys.stderr)
-        else:
-            code = report.exit_code
-            counts["PASS" if report.passed else "FAIL"] += 1
-            if args.json:
-                documents.append({"path": path, **report_json(report)})
-            elif not (args.problems and report.passed and not report.count("warn")):
-                lines.append(f"{path}: {verdict_line(report)}")
+    for code, kind, line, message, document in results:
+        counts[kind] += 1
         worst = max(worst, code)
+        if document is not None:
+            documents.append(document)
+        if line is not None:
+            lines.append(line)
+        if message is not None:
+            sys.stdout.write("".join(line + "\n" for line in lines))
+            lines.clear()
+            sys.stdout.flush()
+            print(message, file=sys.stderr)
         if len(lines) >= 64:
             sys.stdout.write("\n".join(lines) + "\n")
             lines.clear()
@@ -104,3 +102,86 @@ def run_many(args: argparse.Namespace, options: Options) -> int:
     sys.stdout.write("\n".join(lines) + "\n")
     return worst
 
+
+def verify_jobs() -> int:
+    """How many processes check the files: ``$KBUILD_VERIFY_JOBS``, else one per CPU."""
+    given = os.environ.get("KBUILD_VERIFY_JOBS")
+    if given is None or given == "":
+        return len(os.sched_getaffinity(0)) or 1
+    if not given.isascii() or not given.isdigit() or not 1 <= int(given) <= 1024:
+        raise UserError(f"KBUILD_VERIFY_JOBS={given!r} is not a number of processes",
+                        hint="set it to 1 (no parallel checks) up to the number of CPUs, or unset it")
+    return int(given)
+
+
+def _check(path: str, args: argparse.Namespace, options: Options) -> Result:
+    """One file's result; bad input is a result too, any other error propagates."""
+    from kbuild.verify.check import verify_config
+    from kbuild.verify.render import error_json, report_json, verdict_line
+
+    try:
+        report = verify_config(path, kernel_version=args.kernel_version, arch=args.arch,
+                               entry=options.entry, nics=options.nics, dom0=options.dom0,
+                               rules=options.rules, srctree=args.srctree,
+                               traits=getattr(args, "trait", ()))
+    except KbuildError as e:
+        if args.json:
+            return e.exit_code, "error", None, None, {"path": path, **error_json(e)}
+        return e.exit_code, "error", None, describe(e), None
+    kind = "PASS" if report.passed else "FAIL"
+    if args.json:
+        return report.exit_code, kind, None, None, {"path": path, **report_json(report)}
+    quiet = args.problems and report.passed and not report.count("warn")
+    return report.exit_code, kind, None if quiet else f"{path}: {verdict_line(report)}", None, None
+
+
+def _parallel(files: list[str], jobs: int, args: argparse.Namespace, options: Options) -> list[Result]:
+    """Every file's result, in order, checked by ``jobs`` processes: this one and ``jobs - 1``
+    forked children, file i by process i % jobs (sizes vary along a directory). A child
+    sends its results through a pipe (marshal: plain data only) and ends without teardown.
+    A child that fails in any way (a bug, a signal, torn data) is not trusted: its files
+    are checked here again, so an internal error surfaces exactly as without children."""
+    import marshal
+
+    children: list[tuple[int, int, int]] = []      # (share, pid, read end)
+    try:
+        for share in range(1, jobs):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:                            # the child: check, send, leave
+                status = 1
+                try:
+                    os.close(r)
+                    data = marshal.dumps([_check(p, args, options) for p in files[share::jobs]])
+                    with os.fdopen(w, "wb") as out:
+                        out.write(data)
+                    status = 0
+                finally:
+                    os._exit(status)
+            os.close(w)
+            children.append((share, pid, r))
+        mine = [_check(p, args, options) for p in files[0::jobs]]
+        shares: dict[int, list[Result]] = {0: mine}
+        for share, pid, r in children:
+            with os.fdopen(r, "rb") as pipe:
+                data = pipe.read()
+            _, status = os.waitpid(pid, 0)
+            got: list[Result] | None = None
+            if status == 0:
+                try:
+                    got = [tuple(item) for item in marshal.loads(data)]  # type: ignore[misc]
+                except (EOFError, ValueError, TypeError):
+                    got = None
+            want = len(files[share::jobs])
+            shares[share] = got if got is not None and len(got) == want else \
+                [_check(p, args, options) for p in files[share::jobs]]
+        children.clear()
+    finally:
+        for _share, pid, r in children:             # interrupted: no child outlives us
+            try:
+                os.close(r)
+                os.kill(pid, 15)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+    return [shares[i % jobs][i // jobs] for i in range(len(files))]

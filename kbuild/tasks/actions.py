@@ -109,10 +109,10 @@ def act_source(site_path: str, name: str, step: str) -> None:
     from kbuild.util.progress import ProgressLine
 
     s = load_site_for_tasks(site_path)
-    progress = ProgressLine(interval=10 if step == "fetch" else 30)
     do = fetch_source if step == "fetch" else unpack_source
-    do(s, s.sources[name], progress)
-    progress.done()
+    # a failed fetch or unpack clears its progress line too, before doit prints the error
+    with ProgressLine(interval=10 if step == "fetch" else 30) as progress:
+        do(s, s.sources[name], progress)
 
 
 @action

@@ -75,3 +75,80 @@ def test_options_that_name_one_config_are_refused_with_several(tmp_path):
     c = _configs(tmp_path)
     r = run(str(c["good"]), str(c["bad"]), "--fix", str(tmp_path / "fix.config"))
     assert r.returncode == 2 and "--fix checks one config" in r.stderr
+
+
+def _mixed_dir(tmp_path: Path) -> Path:
+    """Enough files for the parallel path: passes, failures and bad input, interleaved."""
+    d = tmp_path / "mixed"
+    d.mkdir()
+    for i in range(11):
+        if i % 3 == 0:
+            write_config(d, name=f"{i:02d}-good.config")
+        elif i % 3 == 1:
+            write_config(d, {"ROOT_NFS": "n"}, name=f"{i:02d}-noroot.config")
+        else:
+            (d / f"{i:02d}-junk.config").write_text(f"not a config, line {i}\n")
+    return d
+
+
+def test_parallel_checks_print_exactly_what_one_process_prints(tmp_path):
+    """KBUILD_VERIFY_JOBS=3 forks two children; stdout, stderr and the exit status are
+    those of one process, byte for byte, with and without --json and -q."""
+    d = _mixed_dir(tmp_path)
+    for extra in ([], ["-q"], ["--json"]):
+        runs = {}
+        for jobs in ("1", "3"):
+            runs[jobs] = subprocess.run([sys.executable, "-m", "kbuild", "verify", str(d), "--nic", "e1000",
+                                         *extra], cwd=REPO, env={**command_env(), "KBUILD_VERIFY_JOBS": jobs},
+                                        capture_output=True, text=True, timeout=600)
+        one, three = runs["1"], runs["3"]
+        assert one.returncode == 2, one.stderr
+        assert "11 configs: 4 pass, 4 fail, 3 bad input" in one.stdout or '"exit_code": 2' in one.stdout
+        assert (three.returncode, three.stdout, three.stderr) == (one.returncode, one.stdout, one.stderr)
+
+
+def test_a_bad_jobs_variable_is_bad_input(tmp_path):
+    d = _mixed_dir(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "kbuild", "verify", str(d)], cwd=REPO,
+                       env={**command_env(), "KBUILD_VERIFY_JOBS": "two"}, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 2 and "KBUILD_VERIFY_JOBS='two'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_child_that_dies_is_not_trusted(tmp_path, monkeypatch):
+    """A child killed mid-way (or failing with a bug) has its files checked again in the
+    parent: the results are those of one process, and a bug surfaces as without children."""
+    import argparse
+    import os
+    import signal
+
+    from kbuild.commands import verify_many
+    from kbuild.rules.load import load_rules
+
+    d = _mixed_dir(tmp_path)
+    files = verify_many.config_files([str(d)])
+    args = argparse.Namespace(kernel_version=None, arch=None, srctree=None, trait=[], json=False,
+                              problems=False)
+    options = verify_many.Options(None, ["e1000"], load_rules(), None)
+    alone = [verify_many._check(p, args, options) for p in files]
+    parent = os.getpid()
+    real = verify_many._check
+
+    def dies_in_children(path, a, o):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, a, o)
+
+    monkeypatch.setattr(verify_many, "_check", dies_in_children)
+    assert verify_many._parallel(files, 3, args, options) == alone
+
+    def bug(path, a, o):
+        raise RuntimeError("a bug in a check")
+
+    monkeypatch.setattr(verify_many, "_check", bug)
+    try:
+        verify_many._parallel(files, 3, args, options)
+    except RuntimeError as e:
+        assert "a bug in a check" in str(e)
+    else:
+        raise AssertionError("the bug was hidden")
