@@ -11,7 +11,8 @@ Rows (medians of N runs, min and max, measured side by side, alternating):
   install's finder too, so this is the honest floor). Target: <= anchor + 25 ms.
 * ``kbuild verify DIR`` on 500 configs in one call (Debian's amd64 config, the nfsroot
   spine-like synthetic configs, and their variants, each a distinct file), per config;
-  no anchor. Target: <= 5 ms per config.
+  no anchor. Target: <= 5 ms per config. kbuild checks them with one process per CPU
+  (KBUILD_VERIFY_JOBS); the human output also gives the CPU time of all its processes.
 
 The rule cache (~/.cache/kbuild or $KBUILD_CACHE_DIR) and the bytecode caches
 (__pycache__; PYTHONDONTWRITEBYTECODE is removed from the environment) are warmed by one
@@ -34,6 +35,7 @@ from _timing import REPO, USER_ENV, alternate, emit, row
 BIN = Path(sys.executable).parent
 DEBIAN = Path("/usr/src/linux-config-6.1/config.amd64_none_amd64.xz")
 MANY = 500
+MANY_CPU = f"kbuild verify DIR ({MANY} configs, every process)"
 
 
 CPU: dict[str, list[float]] = {}
@@ -91,7 +93,7 @@ def main() -> int:
             "start": lambda: timed([sys.executable, "-c", "pass"], "python -c pass"),
             "verify": lambda: timed([kbuild, "verify", str(config)], "kbuild verify CONFIG")})
         batch = alternate(max(3, args.runs // 2),
-                          {"many": lambda: timed([kbuild, "verify", str(many)]) / MANY})
+                          {"many": lambda: timed([kbuild, "verify", str(many)], MANY_CPU) / MANY})
     start = statistics.median(one["start"])
     rows = [
         row("kbuild verify CONFIG as a process (Debian amd64, no srctree)",
