@@ -137,12 +137,14 @@ def _check(path: str, args: argparse.Namespace, options: Options) -> Result:
 
 def _parallel(files: list[str], jobs: int, args: argparse.Namespace, options: Options) -> list[Result]:
     """Every file's result, in order, checked by ``jobs`` processes: this one and ``jobs - 1``
-    forked children, file i by process i % jobs (sizes vary along a directory). A child
+    forked children, each given about the same number of bytes (largest file first to the
+    process with the fewest; a directory may alternate big and small files). A child
     sends its results through a pipe (marshal: plain data only) and ends without teardown.
     A child that fails in any way (a bug, a signal, torn data) is not trusted: its files
     are checked here again, so an internal error surfaces exactly as without children."""
     import marshal
 
+    parts = _shares(files, jobs)
     children: list[tuple[int, int, int]] = []      # (share, pid, read end)
     try:
         for share in range(1, jobs):
@@ -152,15 +154,15 @@ def _parallel(files: list[str], jobs: int, args: argparse.Namespace, options: Op
                 status = 1
                 try:
                     os.close(r)
-                    data = marshal.dumps([_check(p, args, options) for p in files[share::jobs]])
-                    with os.fdopen(w, "wb") as out:
-                        out.write(data)
+                    data = marshal.dumps([_check(files[i], args, options) for i in parts[share]])
+                    with os.fdopen(w, "wb") as sink:
+                        sink.write(data)
                     status = 0
                 finally:
                     os._exit(status)
             os.close(w)
             children.append((share, pid, r))
-        mine = [_check(p, args, options) for p in files[0::jobs]]
+        mine = [_check(files[i], args, options) for i in parts[0]]
         shares: dict[int, list[Result]] = {0: mine}
         for share, pid, r in children:
             with os.fdopen(r, "rb") as pipe:
@@ -172,9 +174,8 @@ def _parallel(files: list[str], jobs: int, args: argparse.Namespace, options: Op
                     got = [tuple(item) for item in marshal.loads(data)]  # type: ignore[misc]
                 except (EOFError, ValueError, TypeError):
                     got = None
-            want = len(files[share::jobs])
-            shares[share] = got if got is not None and len(got) == want else \
-                [_check(p, args, options) for p in files[share::jobs]]
+            shares[share] = got if got is not None and len(got) == len(parts[share]) else \
+                [_check(files[i], args, options) for i in parts[share]]
         children.clear()
     finally:
         for _share, pid, r in children:             # interrupted: no child outlives us
@@ -184,4 +185,29 @@ def _parallel(files: list[str], jobs: int, args: argparse.Namespace, options: Op
                 os.waitpid(pid, 0)
             except OSError:
                 pass
-    return [shares[i % jobs][i // jobs] for i in range(len(files))]
+    out: list[Result | None] = [None] * len(files)
+    for share, indices in enumerate(parts):
+        for i, result in zip(indices, shares[share], strict=True):
+            out[i] = result
+    return out  # type: ignore[return-value]    # every index is in exactly one share
+
+
+def _shares(files: list[str], jobs: int) -> list[list[int]]:
+    """The file indices each process checks, in file order: largest first to the process
+    with the fewest bytes so far (an unreadable file counts as small: its error is quick)."""
+    def size(path: str) -> int:
+        try:
+            return os.stat(path).st_size
+        except OSError:
+            return 0
+
+    sizes = [size(f) + 1 for f in files]
+    loads = [0] * jobs
+    parts: list[list[int]] = [[] for _ in range(jobs)]
+    for i in sorted(range(len(files)), key=lambda i: -sizes[i]):
+        least = loads.index(min(loads))
+        parts[least].append(i)
+        loads[least] += sizes[i]
+    for p in parts:
+        p.sort()
+    return parts

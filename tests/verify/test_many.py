@@ -152,3 +152,19 @@ def test_a_child_that_dies_is_not_trusted(tmp_path, monkeypatch):
         assert "a bug in a check" in str(e)
     else:
         raise AssertionError("the bug was hidden")
+
+
+def test_shares_balance_bytes_when_big_and_small_files_alternate(tmp_path):
+    from kbuild.commands.verify_many import _shares
+
+    files = []
+    for i in range(40):
+        f = tmp_path / f"{i:02d}.config"
+        f.write_bytes(b"x" * (100_000 if i % 2 == 0 else 100))
+        files.append(str(f))
+    files.append(str(tmp_path / "missing.config"))
+    parts = _shares(files, 2)
+    assert sorted(i for p in parts for i in p) == list(range(len(files)))   # each file once
+    assert all(p == sorted(p) for p in parts)
+    big = [sum(1 for i in p if i % 2 == 0 and i < 40) for p in parts]
+    assert big == [10, 10]              # not all 20 big files in one process (i % 2 would)
