@@ -2,7 +2,6 @@
 the make variables and the ccache settings it runs with."""
 from __future__ import annotations
 
-import collections
 import os
 import re
 import shutil
@@ -17,7 +16,8 @@ from kbuild.errors import InfraError
 from kbuild.kconfig.environment import Toolchain
 from kbuild.site.arches import arch_variables
 
-_STEP = re.compile(r"^\s{2}([A-Z][A-Z0-9_]{1,12})\s+(\S.*)$")
+_STEP_BYTES = re.compile(rb"^[ \t]{2}([A-Z][A-Z0-9_]{1,12})[ \t]+([^ \t\r\n].*?)\r?$")
+_FOLLOW_SECONDS = 0.25     # how often kbuild reads what make added to the log
 _ERROR = re.compile(r"(\berror\b|Error \d+|\*\*\*|undefined reference|No rule to make target|"
                     r"fatal:|Killed signal)", re.I)
 Progress = Callable[[str], None]
@@ -47,47 +47,70 @@ def default_jobs() -> int:
 
 def run_make(argv: list[str], env: dict[str, str], log_path: Path, label: str,
              progress: Progress | None = None, tail_lines: int = 25) -> MakeRun:
-    """Run make, write all output to ``log_path``; on failure raise with the error lines."""
+    """Run make, all its output into ``log_path``; on failure raise with the error lines.
+
+    make writes the log itself (appending, so ``tail -f`` sees the build as it goes) and
+    kbuild follows the file a few times a second for the progress line. Through a pipe,
+    every line make or a compiler printed woke kbuild, which then ran while make, the
+    dispatcher of a warm build's short jobs, waited for a CPU (bench/build_bench.py).
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    recent: collections.deque[str] = collections.deque(maxlen=400)
     steps = 0
     last_report = 0.0
-    # line-buffered: `tail -f` on the log (and a watcher) sees the build as it goes
-    with open(log_path, "w", encoding="utf-8", errors="replace", buffering=1) as log:
-        log.write("# " + " ".join(argv) + "\n")
-        log.flush()
+    with open(log_path, "wb") as log:
+        log.write(("# " + " ".join(argv) + "\n").encode("utf-8", "replace"))
+    with open(log_path, "ab") as log:
         try:
-            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, text=True, errors="replace",
-                                    preexec_fn=_die_with_parent)
+            proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         except FileNotFoundError:
             raise InfraError(f"{argv[0]} not found", hint="run scripts/setup") from None
-        assert proc.stdout is not None
-        try:
-            for line in proc.stdout:
-                log.write(line)
-                recent.append(line.rstrip("\n"))
-                m = _STEP.match(line)
-                if m:
-                    steps += 1
-                    now = time.monotonic()
-                    if progress and now - last_report >= 0.2:
-                        last_report = now
-                        progress(f"{label}: {steps} steps, {_clock(now - started)}  "
-                                 f"{m.group(1)} {m.group(2)[:60]}")
-            code = proc.wait()
-        except BaseException:
-            _kill_group(proc)
-            raise
+    try:
+        with open(log_path, "rb") as follow:
+            follow.readline()                       # the command line written above
+            pending = b""
+            code: int | None = None
+            while code is None:
+                try:
+                    code = proc.wait(timeout=_FOLLOW_SECONDS)
+                except subprocess.TimeoutExpired:
+                    pass
+                chunk = follow.read()
+                if not chunk and (code is None or not pending):
+                    continue
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop() if code is None else b""
+                for line in lines:
+                    m = _STEP_BYTES.match(line)
+                    if m:
+                        steps += 1
+                        now = time.monotonic()
+                        if progress and now - last_report >= 0.2:
+                            last_report = now
+                            what, target = (g.decode("utf-8", "replace") for g in m.groups())
+                            progress(f"{label}: {steps} steps, {_clock(now - started)}  "
+                                     f"{what} {target[:60]}")
+    except BaseException:
+        _kill_group(proc)
+        raise
     seconds = time.monotonic() - started
     if code != 0:
-        errors = _error_lines(list(recent), tail_lines)
+        errors = _error_lines(_log_tail(log_path, 400), tail_lines)
         raise InfraError(
             f"{label} failed (make exit {code}) after {_clock(seconds)}; last error lines:\n    "
             + "\n    ".join(errors),
             hint=f"full log: {log_path}")
     return MakeRun(argv=argv, seconds=seconds, steps=steps, log=log_path)
+
+
+def _log_tail(path: Path, count: int) -> list[str]:
+    """The last ``count`` lines of the log (its last 256 KiB at most)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 262144))
+        text = f.read().decode("utf-8", "replace")
+    return text.splitlines()[-count:]
 
 
 def _die_with_parent() -> None:
@@ -98,7 +121,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         proc.terminate()  # make forwards SIGTERM to the compilers it runs
         proc.wait(timeout=30)

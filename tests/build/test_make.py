@@ -74,3 +74,21 @@ def test_progress_line_on_a_tty_and_off_it(tmp_path):
     q("first")
     q("second (suppressed: within the interval)")
     assert plain.getvalue() == "first\n"
+
+
+def test_progress_follows_the_log_while_make_runs(tmp_path):
+    """make writes the log itself; kbuild reads it as it grows: steps are counted and shown
+    while make still runs, and a last line without a newline counts too."""
+    d = tmp_path / "slow"
+    d.mkdir()
+    (d / "Makefile").write_text("all:\n\t@echo '  CC      one.o'\n\t@sleep 2\n"
+                                "\t@echo '  CC      two.o'\n\t@printf '  LD      last'\n")
+    log = tmp_path / "s.log"
+    seen: list[tuple[str, str]] = []
+    run = build.run_make(["make", "-s", "-C", str(d)], dict(os.environ), log, "slow",
+                         progress=lambda s: seen.append((s, log.read_text())))
+    assert run.steps == 3
+    first, log_then = seen[0]
+    assert first.startswith("slow: 1 steps") and "CC one.o" in first
+    assert "two.o" not in log_then      # shown while make was still running
+    assert log.read_text().endswith("  LD      last")
