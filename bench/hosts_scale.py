@@ -12,8 +12,11 @@ Each run uses a fresh directory. The anchor of the cold row is the file system's
 creating and renaming the same entry files in one directory with nothing else.
 Asserts nothing.
 
-Usage: .venv/bin/python bench/hosts_scale.py [N] [--runs 5] [--json] [--durable]
-(--durable also times one cold publish that fsyncs every file.)
+Usage: .venv/bin/python bench/hosts_scale.py [N] [--runs 5] [--json] [--durable] [--floors]
+(--durable also times one cold publish that fsyncs every file. --floors times, on the
+published tree, the steps any publish must take while the manifest stays one JSON document
+and every published file is checked: reading the manifest, encoding the next one, one
+lstat per file, loading the site; their sum is the least "one host changed" can cost.)
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -108,7 +112,42 @@ def _floor(toml: Path, target: Path) -> float:
     return time.perf_counter() - t0
 
 
-def one_run(n: int, durable: bool) -> dict[str, dict[str, float]]:
+def floors(toml: Path, target: Path) -> dict[str, float]:
+    """Seconds of the steps every publish of today's formats does (best of 3 each)."""
+    from kbuild.publish.manifest import MANIFEST_NAME, render_manifest
+
+    def best(fn: Any) -> float:
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    raw = (target / MANIFEST_NAME).read_bytes()
+    doc = json.loads(raw)
+    by_dir: dict[str, list[str]] = {}
+    for rel in doc["files"]:
+        d, _, name = rel.rpartition("/")
+        by_dir.setdefault(d, []).append(name)
+
+    def lstat_all() -> None:
+        for d, names in by_dir.items():
+            fd = os.open(target / d, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                for name in names:
+                    os.stat(name, dir_fd=fd, follow_symlinks=False)
+            finally:
+                os.close(fd)
+
+    return {"read manifest (json.loads)": best(lambda: json.loads(raw)),
+            "encode next manifest": best(lambda: render_manifest(doc)),
+            "lstat every file": best(lstat_all),
+            "load site": best(lambda: load_site(toml)),
+            "manifest MB": len(raw) / 1e6}
+
+
+def one_run(n: int, durable: bool, want_floors: bool = False) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix="kbuild-scale-") as tmpd:
         root = Path(tmpd)
         toml, base = _site_dir(root, n)
@@ -118,6 +157,8 @@ def one_run(n: int, durable: bool) -> dict[str, dict[str, float]]:
         out["noop"] = _timed_publish(toml, target)
         toml.write_text(base + "\n" + hosts_toml(n, changed=n // 2))
         out["one"] = _timed_publish(toml, target)
+        if want_floors:
+            out["floors"] = floors(toml, target)
         if durable:
             out["durable"] = _timed_publish(toml, root / "tftp-durable", durable=True)
         return out
@@ -147,8 +188,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="print the bench rows as one JSON list")
     ap.add_argument("--durable", action="store_true", help="also time a cold publish fsyncing every file")
+    ap.add_argument("--floors", action="store_true",
+                    help="also time the steps any publish of today's formats takes (see above)")
     args = ap.parse_args()
-    runs = [one_run(args.hosts, args.durable) for _ in range(args.runs)]
+    runs = [one_run(args.hosts, args.durable, args.floors) for _ in range(args.runs)]
     if args.json:
         print(json.dumps(rows(runs, args.hosts)))
     out = sys.stderr if args.json else sys.stdout   # the table (with CPU) beside the JSON
@@ -165,6 +208,14 @@ def main() -> None:
             cells.append(f"{s['median']:6.2f} [{s['min']:.2f}-{s['max']:.2f}]")
         written = runs[0][key]['written']
         print(f"{key:<28}" + "".join(f"{c:>20}" for c in cells) + f"   ({written:.0f} written)",
+              file=out)
+    if args.floors:
+        print("# least work of any publish with one JSON manifest and a check of every file:", file=out)
+        for step in runs[0]["floors"]:
+            s = _stats([r["floors"][step] for r in runs])
+            print(f"{step:<28}{s['median']:6.2f} [{s['min']:.2f}-{s['max']:.2f}]", file=out)
+        total = _stats([sum(v for k, v in r["floors"].items() if k != "manifest MB") for r in runs])
+        print(f"{'sum (seconds)':<28}{total['median']:6.2f} [{total['min']:.2f}-{total['max']:.2f}]",
               file=out)
     f = _stats([r["floor"]["total"] for r in runs])
     print(f"{'floor: bare create+rename':<28}{'':>60}{f['median']:6.2f} [{f['min']:.2f}-{f['max']:.2f}]",
