@@ -101,6 +101,10 @@ def cases(configs: list[Path], entries: list[Path]) -> list[list[str]]:
     out += [[], ["--json"], [good, "--label", "x"], [good, "--arch", "x y"],
             [good, "--kernel-version", "6.12"], [good, "--rules", "/nonexistent.toml"],
             [good, "--site", "x"], ["/nonexistent/.config"], ["/nonexistent/.config", "--json"]]
+    # many files in one call (from 8 on, checked by one process per CPU)
+    every = [str(c) for c in configs]
+    out += [every, [*every, "--json"], [*every, "-q"], [str(INPUTS / "config")],
+            [str(INPUTS / "config"), "--json"], [*every, "/nonexistent/.config"]]
     return out
 
 
