@@ -16,7 +16,8 @@ Usage: .venv/bin/python bench/hosts_scale.py [N] [--runs 5] [--json] [--durable]
 (--durable also times one cold publish that fsyncs every file. --floors times, on the
 published tree, the steps any publish must take while the manifest stays one JSON document
 and every published file is checked: reading the manifest, encoding the next one, one
-lstat per file, loading the site; their sum is the least "one host changed" can cost.)
+lstat per file, loading the site; their sum is the least "one host changed" can cost;
+and, as a yardstick, the same for a manifest kept in shards, docs/decisions.md.)
 """
 from __future__ import annotations
 
@@ -144,7 +145,53 @@ def floors(toml: Path, target: Path) -> dict[str, float]:
             "encode next manifest": best(lambda: render_manifest(doc)),
             "lstat every file": best(lstat_all),
             "load site": best(lambda: load_site(toml)),
-            "manifest MB": len(raw) / 1e6}
+            "manifest MB": len(raw) / 1e6,
+            **sharded_floors(toml, target, doc, best, lstat_all)}
+
+
+SHARD_FILES = 1000
+
+
+def sharded_floors(toml: Path, target: Path, doc: dict[str, Any], best: Any,
+                   lstat_all: Any) -> dict[str, float]:
+    """The same least work for one host changed if the manifest were kept in shards of
+    ~SHARD_FILES entries and hosts were cached by their [[hosts]] block's digest
+    (docs/decisions.md): not kbuild's code, a yardstick for that design."""
+    import hashlib
+
+    from kbuild.publish.manifest import render_manifest
+
+    rels = sorted(doc["files"])
+    names = json.dumps(rels)
+    shards = [{"files": {r: doc["files"][r] for r in rels[i:i + SHARD_FILES]}}
+              for i in range(0, len(rels), SHARD_FILES)]
+    shard_texts = [render_manifest(sh) for sh in shards]
+    top = {"format": 2, "generation": 2, "previous": 1, "dirs": doc["dirs"],
+           "shards": {f"{i:04d}": hashlib.sha256(t.encode()).hexdigest()
+                      for i, t in enumerate(shard_texts)}}
+    scratch = target.parent / "shard-scratch"
+    scratch.mkdir(exist_ok=True)
+    site_text = toml.read_text()
+
+    def site_blocks() -> None:
+        for block in site_text.split("\n[[hosts]]\n"):
+            hashlib.sha256(block.encode()).digest()
+
+    def two_shards() -> None:
+        for i in (0, len(shard_texts) // 2):
+            sh = json.loads(shard_texts[i])
+            text = render_manifest(sh).encode()
+            tmp = scratch / f".{i}.tmp"
+            tmp.write_bytes(text)
+            os.replace(tmp, scratch / f"{hashlib.sha256(text).hexdigest()}.json")
+        tmp = scratch / ".top.tmp"
+        tmp.write_bytes(render_manifest(top).encode())
+        os.replace(tmp, scratch / "top.json")
+
+    return {"sharded: names list in+out": best(lambda: json.dumps(json.loads(names))),
+            "sharded: lstat every file": best(lstat_all),
+            "sharded: digest site blocks": best(site_blocks),
+            "sharded: 2 shards + top": best(two_shards)}
 
 
 def one_run(n: int, durable: bool, want_floors: bool = False) -> dict[str, dict[str, float]]:
@@ -214,9 +261,12 @@ def main() -> None:
         for step in runs[0]["floors"]:
             s = _stats([r["floors"][step] for r in runs])
             print(f"{step:<28}{s['median']:6.2f} [{s['min']:.2f}-{s['max']:.2f}]", file=out)
-        total = _stats([sum(v for k, v in r["floors"].items() if k != "manifest MB") for r in runs])
-        print(f"{'sum (seconds)':<28}{total['median']:6.2f} [{total['min']:.2f}-{total['max']:.2f}]",
-              file=out)
+        for label, keep in (("sum, today's formats", lambda k: not k.startswith("sharded")),
+                            ("sum, sharded design", lambda k: k.startswith("sharded"))):
+            total = _stats([sum(v for k, v in r["floors"].items() if k != "manifest MB" and keep(k))
+                            for r in runs])
+            print(f"{label:<28}{total['median']:6.2f} [{total['min']:.2f}-{total['max']:.2f}]",
+                  file=out)
     f = _stats([r["floor"]["total"] for r in runs])
     print(f"{'floor: bare create+rename':<28}{'':>60}{f['median']:6.2f} [{f['min']:.2f}-{f['max']:.2f}]",
           file=out)
