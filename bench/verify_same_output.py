@@ -39,7 +39,7 @@ GOOD = {
 }
 ENTRY = ("console=ttyS0,115200 ip=dhcp root=/dev/nfs "
          "nfsroot=10.0.2.2:/srv/nfsroot,vers=4.2,tcp rw init=/init")
-VARIANTS = {
+VARIANTS: dict[str, dict[str, str | None]] = {
     "good": {},
     "no-root-nfs": {"ROOT_NFS": "n"},
     "nfs-module": {"NFS_FS": "m"},
