@@ -117,6 +117,13 @@ class WorkSite:
                            capture_output=True, text=True, timeout=timeout)
         return Run(r.returncode, r.stdout + r.stderr)
 
+    def kernel(self, profile: str) -> Run:
+        """`doit kernel:PROFILE` that must succeed (the e2e files' `built` fixtures: the
+        first test builds, the rest find it a no-op or bring back what a test took away)."""
+        r = self.doit(f"kernel:{profile}")
+        assert r.code == 0, r.out
+        return r
+
     def start_doit(self, *args: str) -> subprocess.Popen[str]:
         """doit in its own process group (for tests that kill it midway)."""
         return subprocess.Popen(doit_argv(self.root, args), cwd=self.root, env=command_env(self.toml),

@@ -19,8 +19,7 @@ pytestmark = [pytest.mark.build, pytest.mark.boot]
 @pytest.fixture
 def built(work_site):
     """`doit kernel:dom0` in the session's work site (builds once, then a no-op)."""
-    r = work_site.doit("kernel:dom0")
-    assert r.code == 0, r.out
+    work_site.kernel("dom0")
     return work_site.site
 
 

@@ -27,8 +27,7 @@ TARGETS = ["fs/nfs/"]
 @pytest.fixture
 def local_build(work_site) -> Path:
     """The work site's nfsroot build dir, built locally (`doit kernel:nfsroot`)."""
-    r = work_site.doit("kernel:nfsroot")
-    assert r.code == 0, r.out
+    work_site.kernel("nfsroot")
     return work_site.artifacts / "build" / "nfsroot"
 
 

@@ -18,9 +18,7 @@ pytestmark = [pytest.mark.build, pytest.mark.boot]
 def built(work_site):
     """`doit kernel:nfsroot` before each test: builds once, then a no-op (or it brings
     back what an earlier test took away)."""
-    r = work_site.doit("kernel:nfsroot")
-    assert r.code == 0, r.out
-    return r
+    return work_site.kernel("nfsroot")
 
 
 @pytest.fixture

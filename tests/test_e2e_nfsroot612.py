@@ -12,9 +12,7 @@ pytestmark = [pytest.mark.build, pytest.mark.boot]
 
 @pytest.fixture
 def built(work_site):
-    r = work_site.doit("kernel:nfsroot-6.12")
-    assert r.code == 0, r.out
-    return r
+    return work_site.kernel("nfsroot-6.12")
 
 
 def test_612_build_record_and_manifest_carry_the_lock(work_site, built):

@@ -20,8 +20,7 @@ N = 16
 
 @pytest.fixture
 def built(work_site):
-    r = work_site.doit("kernel:uml")
-    assert r.code == 0, r.out
+    work_site.kernel("uml")
     return work_site.site
 
 

@@ -23,8 +23,7 @@ NOBODY = 65534
 
 @pytest.fixture
 def built(work_site):
-    r = work_site.doit("kernel:nfsroot")
-    assert r.code == 0, r.out
+    work_site.kernel("nfsroot")
     return work_site.artifacts / "build" / "nfsroot"
 
 

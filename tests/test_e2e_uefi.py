@@ -25,8 +25,7 @@ pytestmark = [pytest.mark.build, pytest.mark.boot]
 
 @pytest.fixture
 def built(work_site):
-    r = work_site.doit("kernel:nfsroot")
-    assert r.code == 0, r.out
+    work_site.kernel("nfsroot")
     return work_site.site
 
 

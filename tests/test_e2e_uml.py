@@ -17,9 +17,7 @@ pytestmark = [pytest.mark.build, pytest.mark.boot]
 def built(work_site):
     """`doit kernel:uml` in the session's work site before each test: builds once,
     then a no-op."""
-    r = work_site.doit("kernel:uml")
-    assert r.code == 0, r.out
-    return r
+    return work_site.kernel("uml")
 
 
 def test_uml_is_64bit_patched_and_staged_with_a_launch_script(work_site, built):
