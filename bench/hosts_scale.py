@@ -29,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from kbuild.publish import apply as publish  # noqa: E402
 from kbuild.publish import stage  # noqa: E402
+from kbuild.publish.manifest import MANIFEST_NAME, render_manifest  # noqa: E402
 from kbuild.site import layout  # noqa: E402
 from kbuild.site.load import load_site  # noqa: E402
 
@@ -113,18 +115,19 @@ def _floor(toml: Path, target: Path) -> float:
     return time.perf_counter() - t0
 
 
+def _best(fn: Callable[[], object]) -> float:
+    """The least of 3 timings of ``fn`` (seconds)."""
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
 def floors(toml: Path, target: Path) -> dict[str, float]:
-    """Seconds of the steps every publish of today's formats does (best of 3 each)."""
-    from kbuild.publish.manifest import MANIFEST_NAME, render_manifest
-
-    def best(fn: Any) -> float:
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
+    """Seconds of the steps every publish of today's formats does (best of 3 each), then
+    those of the sharded design's yardstick (keys starting with "sharded")."""
     raw = (target / MANIFEST_NAME).read_bytes()
     doc = json.loads(raw)
     by_dir: dict[str, list[str]] = {}
@@ -141,25 +144,22 @@ def floors(toml: Path, target: Path) -> dict[str, float]:
             finally:
                 os.close(fd)
 
-    return {"read manifest (json.loads)": best(lambda: json.loads(raw)),
-            "encode next manifest": best(lambda: render_manifest(doc)),
-            "lstat every file": best(lstat_all),
-            "load site": best(lambda: load_site(toml)),
-            "manifest MB": len(raw) / 1e6,
-            **sharded_floors(toml, target, doc, best, lstat_all)}
+    return {"read manifest (json.loads)": _best(lambda: json.loads(raw)),
+            "encode next manifest": _best(lambda: render_manifest(doc)),
+            "lstat every file": _best(lstat_all),
+            "load site": _best(lambda: load_site(toml)),
+            **sharded_floors(toml, target, doc, lstat_all)}
 
 
 SHARD_FILES = 1000
 
 
-def sharded_floors(toml: Path, target: Path, doc: dict[str, Any], best: Any,
-                   lstat_all: Any) -> dict[str, float]:
+def sharded_floors(toml: Path, target: Path, doc: dict[str, Any],
+                   lstat_all: Callable[[], None]) -> dict[str, float]:
     """The same least work for one host changed if the manifest were kept in shards of
     ~SHARD_FILES entries and hosts were cached by their [[hosts]] block's digest
     (docs/decisions.md): not kbuild's code, a yardstick for that design."""
     import hashlib
-
-    from kbuild.publish.manifest import render_manifest
 
     rels = sorted(doc["files"])
     names = json.dumps(rels)
@@ -188,10 +188,10 @@ def sharded_floors(toml: Path, target: Path, doc: dict[str, Any], best: Any,
         tmp.write_bytes(render_manifest(top).encode())
         os.replace(tmp, scratch / "top.json")
 
-    return {"sharded: names list in+out": best(lambda: json.dumps(json.loads(names))),
-            "sharded: lstat every file": best(lstat_all),
-            "sharded: digest site blocks": best(site_blocks),
-            "sharded: 2 shards + top": best(two_shards)}
+    return {"sharded: names list in+out": _best(lambda: json.dumps(json.loads(names))),
+            "sharded: lstat every file": _best(lstat_all),
+            "sharded: digest site blocks": _best(site_blocks),
+            "sharded: 2 shards + top": _best(two_shards)}
 
 
 def one_run(n: int, durable: bool, want_floors: bool = False) -> dict[str, dict[str, float]]:
@@ -206,6 +206,7 @@ def one_run(n: int, durable: bool, want_floors: bool = False) -> dict[str, dict[
         out["one"] = _timed_publish(toml, target)
         if want_floors:
             out["floors"] = floors(toml, target)
+            out["manifest"] = {"MB": (target / MANIFEST_NAME).stat().st_size / 1e6}
         if durable:
             out["durable"] = _timed_publish(toml, root / "tftp-durable", durable=True)
         return out
@@ -257,13 +258,15 @@ def main() -> None:
         print(f"{key:<28}" + "".join(f"{c:>20}" for c in cells) + f"   ({written:.0f} written)",
               file=out)
     if args.floors:
-        print("# least work of any publish with one JSON manifest and a check of every file:", file=out)
+        mb = runs[0]["manifest"]["MB"]
+        print(f"# least work of any publish with one JSON manifest ({mb:.1f} MB) and a check "
+              "of every file:", file=out)
         for step in runs[0]["floors"]:
             s = _stats([r["floors"][step] for r in runs])
             print(f"{step:<28}{s['median']:6.2f} [{s['min']:.2f}-{s['max']:.2f}]", file=out)
         for label, keep in (("sum, today's formats", lambda k: not k.startswith("sharded")),
                             ("sum, sharded design", lambda k: k.startswith("sharded"))):
-            total = _stats([sum(v for k, v in r["floors"].items() if k != "manifest MB" and keep(k))
+            total = _stats([sum(v for k, v in r["floors"].items() if keep(k))
                             for r in runs])
             print(f"{label:<28}{total['median']:6.2f} [{total['min']:.2f}-{total['max']:.2f}]",
                   file=out)
