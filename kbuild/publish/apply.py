@@ -39,7 +39,9 @@ Guarantees
   finishes the job: it takes ownership of the files listed as pending, deletes the
   temporary files of the interrupted run, and compares every wanted file with the
   disk by content, so no manual cleanup is needed.  The manifest itself is written
-  with :func:`kbuild.util.files.atomic_write_bytes`.
+  with :func:`kbuild.util.files.atomic_write_bytes`; its entries are in shards
+  (manifest.py), each on disk under its final name before any manifest names it, so
+  the pending manifest names the live generation's shards and adds only ``pending``.
 * **Incremental.** A file whose content and mode are already right is not touched
   (same inode, same mtime).  A publish that changes nothing makes no generation.
 * **Generations.** Each publish that changes something makes generation N+1 whose
@@ -71,6 +73,9 @@ from kbuild.publish.manifest import (
     FORMAT,
     MANIFEST_NAME,
     ROLES,
+    SHARDS,
+    Manifest,
+    ShardCache,
     collect_garbage,
     load_manifest,
     now,
@@ -100,6 +105,7 @@ from kbuild.publish.writes import (
     remove_unwanted,
     replace_file,
     stamps_after_sync,
+    store_shards,
     sync_dirs,
     write_manifest,
 )
@@ -126,20 +132,19 @@ def publish(files: Sequence[TreeFile], target: Path, keep: int = 3, dry_run: boo
                 plan = make_plan(wanted, tree, live, target)
                 return plan.report(target, dry_run=True)
         with _locked(target):
-            before = _manifest_stamp(target)
-            live = read_manifest(target)
-            # the text read is the one with this stamp only if no write came in between
-            live_stamp = before if before == _manifest_stamp(target) else None
+            cache: ShardCache = {}
+            live = read_manifest(target, cache)
             previous = live["generation"] if live and live["generation"] > 0 else None
             return _publish_locked(wanted, target, live, keep, durable, previous, None,
-                                   live_stamp, progress)
+                                   cache, progress)
 
 
 def rollback(target: Path, *, durable: Durability = "payloads") -> PublishReport:
     """Make the generation before the live one live again, byte for byte."""
     target = Path(target)
     with os_errors(target), _locked(target):
-        live = read_manifest(target)
+        cache: ShardCache = {}
+        live = read_manifest(target, cache)
         if live is None or live["generation"] < 1:
             raise UserError("nothing has been published here, so there is nothing to roll back",
                             path=target, hint="run publish first")
@@ -153,7 +158,7 @@ def rollback(target: Path, *, durable: Durability = "payloads") -> PublishReport
             raise UserError(f"generation {prev} is no longer kept, so it cannot be restored",
                             path=doc_path, hint="publish with a larger keep to be able to roll "
                             "back further; for now publish the files you want")
-        doc = load_manifest(doc_path)
+        doc = load_manifest(doc_path, cache=cache)
         objects = store_dir(target) / "objects"
         wanted = []
         for rel, e in doc["files"].items():
@@ -164,7 +169,7 @@ def rollback(target: Path, *, durable: Durability = "payloads") -> PublishReport
             wanted.append(Want(rel, tuple(rel.split("/")), int(e["mode"], 8), e["role"],
                                 dict(e["meta"]), source=src, expected_sha=e["sha256"]))
         return _publish_locked(wanted, target, live, int(live.get("keep", 3)), durable,
-                               doc.get("previous"), prev)
+                               doc.get("previous"), prev, cache, reuse=doc)
 
 
 @contextlib.contextmanager
@@ -175,15 +180,15 @@ def _locked(target: Path) -> Iterator[None]:
         raise UserError("is not kbuild's store directory (a link or a file)", path=store,
                         hint="move it away; kbuild keeps its generations there")
     with exclusive_lock(store / "lock", f"publishing to {target}"):
-        for sub in ("objects", "generations", "tmp"):
+        for sub in ("objects", "generations", "tmp", SHARDS):
             (store / sub).mkdir(exist_ok=True)
         yield
 
 
-def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | None, keep: int,
+def _publish_locked(wanted: list[Want], target: Path, live: Manifest | None, keep: int,
                     durable: Durability, previous: int | None,
-                    restored_from: int | None, live_stamp: str | None = None,
-                    progress: Progress | None = None) -> PublishReport:
+                    restored_from: int | None, cache: ShardCache,
+                    progress: Progress | None = None, reuse: Manifest | None = None) -> PublishReport:
     with SafeTree.open(target) as tree, open_dir(store_dir(target) / "objects") as objects_fd:
         tree.objects_fd = objects_fd
         clean_stale_temps(tree, live, target)
@@ -194,8 +199,7 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
             if all(w.stat is not None for w in plan.keeps):
                 report.file_stats = {w.relpath: w.stat for w in plan.keeps if w.stat is not None}
             return _stamped(report, target)
-        base = dict(live) if live else {"format": FORMAT, "generation": 0, "previous": None,
-                                        "files": {}, "dirs": []}
+        base = _live_top(target, live, cache)
         base["pending"] = {
             "generation": plan.generation, "started": now(),
             "write": {w.relpath: {"sha256": w.sha, "role": w.role} for w in plan.writes},
@@ -204,11 +208,8 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
             "dirs": sorted({"/".join(d) for d in plan.new_dirs}
                            | ({"/".join(d) for d in plan.owned_dirs} - set(base["dirs"]))),
         }
-        # The pending manifest lives only until this publish ends: the live text with the
-        # pending section appended (encoding 50,000 files again costs a CPU-second), else
-        # one compact line by one call of the C encoder
-        write_manifest(target / MANIFEST_NAME,
-                       _with_pending(target, live, live_stamp, base["pending"]) or render_compact(base), tree)
+        # The live generation's files stay in their shards: the pending manifest is small
+        write_manifest(target / MANIFEST_NAME, render_compact(base), tree)
 
         # Stamps need every file on disk: a few entries are fsynced one by one when every
         # kept file is already on disk (trusted by its stamp); otherwise one syncfs at the end.
@@ -232,57 +233,44 @@ def _publish_locked(wanted: list[Want], target: Path, live: dict[str, Any] | Non
 
         ensure_objects(tree, plan.keeps, target, durable is True)
         os.fsync(objects_fd)
-        doc: dict[str, Any] = {"format": FORMAT, "generation": plan.generation, "previous": previous,
-                               "created": now(), "keep": keep, "files": plan.files,
-                               "dirs": sorted("/".join(d) for d in dirs)}
+        stamps: dict[str, str] | None = None
         seen: dict[str, os.stat_result] | None = None
         if durable is not False:
             seen = {}
-            doc["stamps"] = stamps_after_sync(tree, plan, sync=not fsync_each, seen=seen)
+            stamps = stamps_after_sync(tree, plan, sync=not fsync_each, seen=seen)
+        bits, shards, doc = store_shards(target, plan.files, stamps,
+                                         [m for m in (live, reuse) if m is not None], cache)
+        top: dict[str, Any] = {"format": FORMAT, "generation": plan.generation, "previous": previous,
+                               "created": now(), "keep": keep,
+                               "dirs": sorted("/".join(d) for d in dirs),
+                               "shard_bits": bits, "shards": shards}
         if restored_from is not None:
-            doc["restored_from"] = restored_from
-        text = render_manifest(doc)
+            top["restored_from"] = restored_from
+        doc.update(top)
+        text = render_manifest(top)
         write_manifest(store_dir(target) / "generations" / f"{plan.generation}.json", text, None)
         fsync_dir(store_dir(target) / "generations")
         write_manifest(target / MANIFEST_NAME, text, tree)
         # the live manifest's files are its generation's (a pending section aside)
-        collect_garbage(target, doc, keep, known=live if live and restored_from is None else None)
+        collect_garbage(target, doc, keep, known=live if live and restored_from is None else None,
+                        cache=cache)
         report = plan.report(target, dry_run=False, restored_from=restored_from)
         if seen is not None and len(seen) == len(plan.keeps) + len(plan.writes):
             report.file_stats = seen
         return _stamped(report, target)
 
 
-def _manifest_stamp(target: Path) -> str | None:
-    try:
-        return stamp(os.lstat(target / MANIFEST_NAME))
-    except FileNotFoundError:
-        return None
-
-
-def _with_pending(target: Path, live: dict[str, Any] | None, live_stamp: str | None,
-                  pending: dict[str, Any]) -> str | None:
-    """The live manifest's own text plus ``"pending"`` (None: encode it whole). Only when
-    that text is still the one ``live`` was read from: the manifest's stamp then equals
-    ``live_stamp`` (under the lock; a hand edit since moves the ctime)."""
-    if not live or "pending" in live or live_stamp is None:
-        return None
-    path = target / MANIFEST_NAME
-    try:
-        with open(path, "rb") as f:
-            if stamp(os.fstat(f.fileno())) != live_stamp:
-                return None
-            raw = f.read()
-    except OSError:
-        return None
-    body = raw.rstrip()
-    if not body.endswith(b"}") or len(body) < 2:
-        return None
-    try:
-        text = body[:-1].decode()
-    except UnicodeDecodeError:
-        return None
-    return f'{text.rstrip()},\n "pending": {render_compact(pending)}\n}}'
+def _live_top(target: Path, live: Manifest | None, cache: ShardCache) -> dict[str, Any]:
+    """The live manifest as format 2 without its files (they stay in their shards): what
+    the pending manifest says is live. A format 1 manifest's files are put into shards first."""
+    if live is None:
+        return {"format": FORMAT, "generation": 0, "previous": None, "dirs": [],
+                "shard_bits": 0, "shards": {}}
+    top = {k: v for k, v in live.items() if k not in ("files", "stamps")}
+    if live.parts is None:      # format 1
+        bits, shards, _doc = store_shards(target, live["files"], live.get("stamps"), [], cache)
+        top.update({"format": FORMAT, "shard_bits": bits, "shards": shards})
+    return top
 
 
 def _stamped(report: PublishReport, target: Path) -> PublishReport:

@@ -145,7 +145,7 @@ def _provenance(exp: Explanation, tree: Path, rel: str) -> Explanation:
     if exp.kernel is None:
         exp.problems.append(f"{rel} has no bootable entry")
         return exp
-    manifest = read_manifest(tree) or {}
+    manifest: dict[str, Any] = read_manifest(tree) or {}
     owned = manifest.get("files", {})
     for what, path in (("kernel", exp.kernel), ("hypervisor", exp.hypervisor)):
         if path is None:

@@ -1,14 +1,27 @@
 """What kbuild keeps in a published tree: ``kbuild-manifest.json`` (the files it owns,
 their digests and provenance, and an interrupted publish's ``pending`` section) and
-``.kbuild/`` (generations/<N>.json and the content store). Reading, checking and
-rendering them, and dropping what the kept generations no longer use.
+``.kbuild/`` (generations/<N>.json, the manifest's shards and the content store).
+Reading, checking and rendering them, and dropping what the kept generations no longer use.
+
+Format 2 (written since issue 13) keeps the files in shards: the manifest itself holds
+the generation, its predecessor, the directories kbuild made, ``shard_bits`` and
+``shards`` (bucket -> sha256), and ``.kbuild/shards/<sha256>.json`` holds the
+``files`` (and ``stamps``) of the relpaths whose CRC-32's top ``shard_bits`` bits are
+that bucket. A shard is named by the digest of its bytes, checked on every read, and
+shared by every generation that has the same entries; so a publish that changes one
+host writes one shard and a small manifest instead of every entry again. Format 1 (the
+files inline) is still read; the next publish writes format 2. Either way
+:func:`load_manifest` returns the whole document, ``files`` and ``stamps`` included.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import re
 import stat
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +30,12 @@ from kbuild.errors import UserError
 
 MANIFEST_NAME = "kbuild-manifest.json"
 STORE_NAME = ".kbuild"
-FORMAT = 1
+FORMAT = 2
+SHARDS = "shards"
+SHARD_ENTRIES = 1024            # a shard holds about this many files at most (see shard_bits)
+_MAX_SHARD_BITS = 20
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
+SHARD_FILE_RE = re.compile(r"^[0-9a-f]{64}\.json$")
 ROLES = ("payload", "entry")
 _MAX_NAME = 255
 # Temp names embed a truncated final name so that cleanup only ever deletes temp
@@ -30,7 +48,7 @@ _PLAIN_PART = r"[A-Za-z0-9_+@=-][A-Za-z0-9._+@=-]{0,62}"
 _PLAIN_RELPATH = re.compile(rf"{_PLAIN_PART}(?:/{_PLAIN_PART})*")
 
 
-def read_manifest(target: Path) -> dict[str, Any] | None:
+def read_manifest(target: Path, cache: ShardCache | None = None) -> Manifest | None:
     """The live manifest of ``target``, or None if nothing was ever published there.
 
     A manifest with a ``pending`` key describes an interrupted publish (see the
@@ -44,7 +62,7 @@ def read_manifest(target: Path) -> dict[str, Any] | None:
     if not stat.S_ISREG(st.st_mode):
         raise UserError("is not a regular file; kbuild will not read or replace it", path=path,
                         hint="move it away (kbuild then treats every file in the tree as foreign)")
-    return load_manifest(path)
+    return load_manifest(path, cache=cache)
 
 
 def generations(target: Path) -> list[int]:
@@ -91,10 +109,10 @@ def store_dir(target: Path) -> Path:
 
 
 def collect_garbage(target: Path, doc: dict[str, Any], keep: int,
-                    known: dict[str, Any] | None = None) -> None:
-    """Keep the live generation and its keep-1 predecessors, and the objects they use.
-    ``known``: a generation's document already in memory (the manifest that was live),
-    so that 50,000 entries are not parsed again."""
+                    known: dict[str, Any] | None = None, cache: ShardCache | None = None) -> None:
+    """Keep the live generation and its keep-1 predecessors, and the shards and objects
+    they use. ``known``: a generation's document already in memory (the manifest that was
+    live), so that 50,000 entries are not parsed again; ``cache``: shards already read."""
     gdir = store_dir(target) / "generations"
     chain = {doc["generation"]: doc}
     prev = doc.get("previous")
@@ -102,17 +120,32 @@ def collect_garbage(target: Path, doc: dict[str, Any], keep: int,
         if known is not None and known.get("generation") == prev:
             pdoc = known
         else:
-            pdoc = load_manifest(gdir / f"{prev}.json", check_paths=False)
+            pdoc = load_manifest(gdir / f"{prev}.json", check_paths=False, cache=cache)
         chain[prev] = pdoc
         prev = pdoc.get("previous")
     for g in generations(target):
         if g not in chain:
             (gdir / f"{g}.json").unlink(missing_ok=True)
-    used = {e["sha256"] for d in chain.values() for e in d["files"].values()}
+    used: set[str] = set()
+    used_shards: set[str] = set()
+    for d in chain.values():
+        parts = getattr(d, "parts", None)
+        if parts is None:
+            used.update(e["sha256"] for e in d["files"].values())
+            continue
+        for digest, files, _stamps in parts.values():
+            if digest not in used_shards:       # generations share most shards
+                used_shards.add(digest)
+                used.update(e["sha256"] for e in files.values())
     objects = store_dir(target) / "objects"
     for name in os.listdir(objects):
         if name not in used:
             (objects / name).unlink(missing_ok=True)
+    shards = store_dir(target) / SHARDS
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(shards):
+            if SHARD_FILE_RE.match(name) and name[:-5] not in used_shards:
+                (shards / name).unlink(missing_ok=True)
 
 
 _MULTILINE = {"files", "pending", "write", "remove", "stamps"}
@@ -154,7 +187,77 @@ def render_compact(value: Any) -> str:
     return _ENCODE(value)
 
 
-def load_manifest(path: Path, check_paths: bool = True) -> dict[str, Any]:
+class Manifest(dict[str, Any]):
+    """A manifest as :func:`load_manifest` returns it: the whole document (``files`` and
+    ``stamps`` put together from the shards) and, for format 2, ``parts``: bucket ->
+    (shard digest, its files, its stamps), so that the next publish re-encodes only the
+    shards whose entries changed."""
+
+    parts: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] | None = None
+
+
+ShardCache = dict[str, tuple[dict[str, Any], "dict[str, Any] | None"]]
+
+
+def shard_dir_of(path: Path) -> Path:
+    """Where the shards of the manifest at ``path`` are: ``.kbuild/shards`` of its tree
+    (``path`` is the live manifest or one of ``.kbuild/generations/``)."""
+    path = Path(path)
+    if path.parent.name == "generations" and path.parent.parent.name == STORE_NAME:
+        return path.parent.parent / SHARDS
+    return path.parent / STORE_NAME / SHARDS
+
+
+def shard_bits(count: int, current: int | None) -> int:
+    """Buckets (as bits) for ``count`` files: about SHARD_ENTRIES files a shard, and the
+    live manifest's number kept while it is within a factor of two (no reshuffle)."""
+    ideal = 0
+    while (count >> ideal) > SHARD_ENTRIES and ideal < _MAX_SHARD_BITS:
+        ideal += 1
+    if current is not None and ideal - 1 <= current <= ideal + 1 and 0 <= current <= _MAX_SHARD_BITS:
+        return current
+    return ideal
+
+
+def bucket_key(bucket: int, bits: int) -> str:
+    return f"{bucket:0{max(1, (bits + 3) // 4)}x}"
+
+
+def partition(files: dict[str, Any], stamps: dict[str, Any] | None, bits: int) -> \
+        dict[str, tuple[dict[str, Any], dict[str, Any] | None]]:
+    """``files`` and ``stamps`` split by bucket: key -> (files, stamps)."""
+    if bits == 0:
+        return {bucket_key(0, 0): (dict(files), None if stamps is None else dict(stamps))} \
+            if files else {}
+    shift = 32 - bits
+    crc = zlib.crc32
+    by: dict[int, dict[str, Any]] = {}
+    for rel, e in files.items():
+        k = crc(rel.encode()) >> shift
+        d = by.get(k)
+        if d is None:
+            d = by[k] = {}
+        d[rel] = e
+    sby: dict[int, dict[str, Any]] = {k: {} for k in by}
+    if stamps is not None:
+        for rel, v in stamps.items():
+            k = crc(rel.encode()) >> shift
+            if k in sby:
+                sby[k][rel] = v
+    return {bucket_key(k, bits): (d, None if stamps is None else sby[k]) for k, d in by.items()}
+
+
+def render_shard(files: dict[str, Any], stamps: dict[str, Any] | None) -> bytes:
+    value: dict[str, Any] = {"files": files}
+    if stamps is not None:
+        value["stamps"] = stamps
+    return (render_manifest(value) + "\n").encode()
+
+
+def load_manifest(path: Path, check_paths: bool = True,
+                  cache: ShardCache | None = None) -> Manifest:
+    """The manifest at ``path`` (format 1 or 2) as one document. ``cache``: shards already
+    read (by digest), used instead of reading them again and filled with those read."""
     def bad(why: str) -> UserError:
         return UserError(f"is not a kbuild manifest: {why}", path=path,
                          hint=f"restore it from {STORE_NAME}/generations/<N>.json, or move it "
@@ -165,10 +268,15 @@ def load_manifest(path: Path, check_paths: bool = True) -> dict[str, Any]:
         raise bad(f"invalid JSON ({exc})") from None
     except RecursionError:
         raise bad("invalid JSON (nested too deep)") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise bad(f"no \"format\": {FORMAT}")
-    if not isinstance(doc.get("generation"), int) or not isinstance(doc.get("files"), dict) \
-            or not isinstance(doc.get("dirs"), list):
+    fmt = doc.get("format") if isinstance(doc, dict) else None
+    if fmt not in (1, 2) or type(fmt) is not int:
+        if type(fmt) is int and fmt > FORMAT:
+            raise UserError(f"is a kbuild manifest of format {fmt}, newer than this kbuild "
+                            f"reads (1 and {FORMAT})", path=path,
+                            hint="publish with the kbuild that wrote it, or a newer one")
+        raise bad(f"no \"format\": 1 or {FORMAT}")
+    if not isinstance(doc.get("generation"), int) or not isinstance(doc.get("dirs"), list) \
+            or (fmt == 1 and not isinstance(doc.get("files"), dict)):
         raise bad("generation, files or dirs missing")
     pending = doc.get("pending")
     if pending is not None and not (isinstance(pending, dict)
@@ -176,6 +284,9 @@ def load_manifest(path: Path, check_paths: bool = True) -> dict[str, Any]:
                                     and all(isinstance(pending[k], (list, dict))
                                             for k in ("write", "remove", "dirs"))):
         raise bad("incomplete pending section")
+    doc = Manifest(doc)
+    if fmt == 2:
+        _join_shards(path, doc, bad, cache)
     if not check_paths:
         return doc
     keys = {"sha256", "size", "mode", "role", "meta"}
@@ -190,6 +301,58 @@ def load_manifest(path: Path, check_paths: bool = True) -> dict[str, Any]:
         except UserError as exc:
             raise bad(exc.message) from None
     return doc
+
+
+def _join_shards(path: Path, doc: Manifest, bad: Any, cache: ShardCache | None) -> None:
+    """Put ``files`` and ``stamps`` of a format 2 manifest together from its shards."""
+    shards, bits = doc.get("shards"), doc.get("shard_bits")
+    if "files" in doc or "stamps" in doc:
+        raise bad("format 2 keeps files and stamps in shards, not in the manifest")
+    if not isinstance(shards, dict) or type(bits) is not int or not 0 <= bits <= _MAX_SHARD_BITS:
+        raise bad("shards or shard_bits missing")
+    sdir = shard_dir_of(path)
+    files: dict[str, Any] = {}
+    stamps: dict[str, Any] | None = None
+    parts: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = {}
+    count = 0
+    for key, digest in shards.items():
+        if not isinstance(digest, str) or not _SHA_RE.fullmatch(digest) \
+                or not re.fullmatch(r"[0-9a-f]{1,5}", key):
+            raise bad(f"bad shard entry {key!r}: {str(digest)[:70]!r}")
+        got = cache.get(digest) if cache is not None else None
+        if got is None:
+            got = _read_shard(sdir / f"{digest}.json", digest, bad)
+            if cache is not None:
+                cache[digest] = got
+        files.update(got[0])
+        count += len(got[0])
+        if got[1] is not None:
+            stamps = {} if stamps is None else stamps
+            stamps.update(got[1])
+        parts[key] = (digest, got[0], got[1])
+    if count != len(files):
+        raise bad("a file is listed in two shards")
+    doc["files"] = files
+    if stamps is not None:
+        doc["stamps"] = stamps
+    doc.parts = parts
+
+
+def _read_shard(spath: Path, digest: str, bad: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    try:
+        raw = spath.read_bytes()
+    except FileNotFoundError:
+        raise bad(f"its shard {spath} is missing") from None
+    if hashlib.sha256(raw).hexdigest() != digest:
+        raise bad(f"its shard {spath} does not match its digest (damaged or edited)")
+    try:
+        sdoc = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise bad(f"its shard {spath} is not valid JSON") from None
+    if not isinstance(sdoc, dict) or not isinstance(sdoc.get("files"), dict) \
+            or not isinstance(sdoc.get("stamps", {}), dict):
+        raise bad(f"its shard {spath} has no files")
+    return sdoc["files"], sdoc.get("stamps")
 
 
 def stamp(st: os.stat_result) -> str:

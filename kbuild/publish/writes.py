@@ -17,7 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from kbuild.errors import InfraError, KbuildError, UserError
-from kbuild.publish.manifest import TMP_RE, TMP_STEM_BYTES, stamp, store_dir
+from kbuild.publish.manifest import (
+    SHARDS,
+    TMP_RE,
+    TMP_STEM_BYTES,
+    Manifest,
+    ShardCache,
+    partition,
+    render_shard,
+    shard_bits,
+    stamp,
+    store_dir,
+)
 from kbuild.publish.oserrors import errors_at, os_error
 from kbuild.publish.plan import Durability, Plan, Want, exists
 from kbuild.publish.safetree import SafeTree
@@ -262,7 +273,7 @@ def clean_stale_temps(tree: SafeTree, live: dict[str, Any] | None, target: Path)
         if _MANIFEST_TMP_RE.match(entry):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry, dir_fd=tree.root_fd)
-    for sub in ("tmp", "generations"):
+    for sub in ("tmp", "generations", SHARDS):
         for p in (store_dir(target) / sub).iterdir():
             if sub == "tmp" or p.name.endswith(".tmp"):
                 p.unlink(missing_ok=True)
@@ -273,3 +284,85 @@ def write_manifest(path: Path, text: str, tree: SafeTree | None) -> None:
         atomic_write_bytes(path, (text + "\n").encode())
         if tree is not None and tree.root_fd is not None:
             os.fsync(tree.root_fd)   # atomic_write_bytes syncs the file, not the rename
+
+
+# Up to this many new shards are fsynced one by one; more (a first publish of a large
+# site) are synced by one syncfs(2).
+_FSYNC_SHARDS_UP_TO = 8
+
+
+def store_shards(target: Path, files: dict[str, Any], stamps: dict[str, Any] | None,
+                 reuse: list[Manifest], cache: ShardCache) -> tuple[int, dict[str, str], Manifest]:
+    """Write the shards of a manifest whose entries are ``files`` and ``stamps``
+    (manifest.py's format 2) and return (shard_bits, bucket -> digest, the document's
+    ``files``/``stamps``/``parts`` as a Manifest). A bucket whose entries equal those of
+    a shard of a manifest in ``reuse`` (the live one) is not encoded again. Every new
+    shard is on disk, complete, under its final name when this returns: it is written to
+    a temporary name, synced, then renamed, and the directory synced."""
+    live = next((m for m in reuse if m.parts is not None), None)
+    bits = shard_bits(len(files), None if live is None else live.get("shard_bits"))
+    buckets = partition(files, stamps, bits)
+    sdir = store_dir(target) / SHARDS
+    sdir.mkdir(exist_ok=True)
+    digests: dict[str, str] = {}
+    parts: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = {}
+    new: dict[str, bytes] = {}
+    for key, (fb, sb) in sorted(buckets.items()):
+        digest = None
+        for m in reuse:
+            old = (m.parts or {}).get(key) if m.get("shard_bits") == bits else None
+            if old is not None and old[1] == fb and old[2] == sb and (sdir / f"{old[0]}.json").is_file():
+                digest = old[0]
+                break
+        if digest is None:
+            raw = render_shard(fb, sb)
+            digest = hashlib.sha256(raw).hexdigest()
+            if not _complete(sdir / f"{digest}.json", len(raw)):
+                new[digest] = raw
+        digests[key] = digest
+        parts[key] = (digest, fb, sb)
+        cache[digest] = (fb, sb)
+    if new:
+        with errors_at(sdir, "writing", sdir), open_dir(sdir) as fd:
+            temps: list[tuple[str, str]] = []
+            each = len(new) <= _FSYNC_SHARDS_UP_TO
+            try:
+                for digest, raw in new.items():
+                    tmp = f".{digest}.json.{secrets.token_hex(4)}.tmp"
+                    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                  | os.O_CLOEXEC, 0o644, dir_fd=fd)
+                    temps.append((tmp, f"{digest}.json"))
+                    try:
+                        _write_all(out, raw)
+                        if each:
+                            os.fsync(out)
+                    finally:
+                        os.close(out)
+                if not each:
+                    sync_filesystem(fd)
+                while temps:
+                    tmp, name = temps[-1]
+                    os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                    temps.pop()
+            finally:
+                for tmp, _name in temps:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp, dir_fd=fd)
+            os.fsync(fd)
+    doc = Manifest(files=files)
+    if stamps is not None:
+        doc["stamps"] = stamps
+    doc["shard_bits"] = bits
+    doc["shards"] = digests
+    doc.parts = parts
+    return bits, digests, doc
+
+
+def _complete(path: Path, size: int) -> bool:
+    """A shard of this name is already there (a kept generation's): it was synced before
+    it got its name, and its digest is checked whenever it is read."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return st.st_size == size and (st.st_mode & 0o170000) == 0o100000

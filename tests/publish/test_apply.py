@@ -360,24 +360,39 @@ def test_manifest_lists_every_owned_file_with_digest_size_mode_role_and_meta(tmp
              tf("pxelinux.cfg/default", "DEFAULT dom0\n", mode=0o640, meta={"host": "h1"})], target)
 
     doc = assert_manifest_matches(target)
-    assert doc["generation"] == 1 and doc["previous"] is None and doc["format"] == 1
+    assert doc["generation"] == 1 and doc["previous"] is None and doc["format"] == 2
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["created"])
     assert doc["files"]["dom0/vmlinuz"] == {"sha256": sha(kernel.read_bytes()), "size": 7000,
                                             "mode": "0644", "role": "payload", "meta": meta}
     assert doc["files"]["pxelinux.cfg/default"]["mode"] == "0640"
     assert (target / "pxelinux.cfg" / "default").stat().st_mode & 0o777 == 0o640
-    # The live manifest is plain JSON and equals the generation's own copy.
+    # The live manifest is plain JSON and equals the generation's own copy; the entries
+    # are in its one shard (two files), named by the digest of its bytes.
     live = json.loads((target / MANIFEST_NAME).read_text())
     assert live == json.loads((target / ".kbuild" / "generations" / "1.json").read_text())
+    assert "files" not in live and live["shard_bits"] == 0 and len(live["shards"]) == 1
+    shard = (target / ".kbuild" / "shards" / f"{live['shards']['0']}.json").read_bytes()
+    assert sha(shard) == live["shards"]["0"] and json.loads(shard)["files"] == doc["files"]
 
 
 def test_a_tampered_manifest_cannot_make_kbuild_delete_outside_the_target(tmp_path: Path) -> None:
     target, victim = tmp_path / "tftp", tmp_path / "victim"
     victim.write_text("keep me")
     publish([tf("a", "1")], target)
-    doc = json.loads((target / MANIFEST_NAME).read_text())
-    doc["files"]["../victim"] = doc["files"]["a"]
-    (target / MANIFEST_NAME).write_text(json.dumps(doc))
+    live = json.loads((target / MANIFEST_NAME).read_text())
+    shards = target / ".kbuild" / "shards"
+    # a shard rewritten and renamed to its new digest, the manifest pointed at it
+    shard = json.loads((shards / f"{live['shards']['0']}.json").read_text())
+    shard["files"]["../victim"] = shard["files"]["a"]
+    raw = json.dumps(shard).encode()
+    (shards / f"{sha(raw)}.json").write_bytes(raw)
+    (target / MANIFEST_NAME).write_text(json.dumps({**live, "shards": {"0": sha(raw)}}))
+    with pytest.raises(UserError, match="is not a kbuild manifest: bad relpath '../victim'"):
+        publish([], target)
+    # and a format 1 manifest (the files inline), as kbuild wrote before shards
+    (target / MANIFEST_NAME).write_text(json.dumps(
+        {**{k: v for k, v in live.items() if k not in ("shards", "shard_bits")}, "format": 1,
+         "files": shard["files"]}))
     with pytest.raises(UserError, match="is not a kbuild manifest: bad relpath '../victim'"):
         publish([], target)
     assert victim.read_text() == "keep me"

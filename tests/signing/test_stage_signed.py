@@ -2,7 +2,6 @@
 certificate), and each bad input stops the stage before anything is published."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 
@@ -10,6 +9,7 @@ import pytest
 
 from kbuild.errors import UserError
 from kbuild.publish import stage
+from kbuild.publish.manifest import read_manifest
 from kbuild.signing import keys, sign
 from kbuild.site import layout
 from kbuild.site.load import load_site
@@ -48,7 +48,7 @@ def test_secure_boot_profile_stages_signed_kernel_and_records_cert(sbsite):
     kernel = target / "images/nfsroot/vmlinuz-6.1.192"
     cert = sbsite.root / "keys/site.crt"
     assert sign.verify(kernel, cert)
-    manifest = json.loads((target / "kbuild-manifest.json").read_text())
+    manifest = read_manifest(target) or {}
     meta = manifest["files"]["images/nfsroot/vmlinuz-6.1.192"]["meta"]
     assert meta["signer_cert_sha256"] == keys.cert_fingerprint(cert)
     assert not any("site.key" in name for name in manifest["files"])
