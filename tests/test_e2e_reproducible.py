@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kbuild.publish.manifest import read_manifest
 from tests.e2e import BIN, command_env
 
 pytestmark = [pytest.mark.build]
@@ -83,7 +84,8 @@ def test_uncached_rebuild_elsewhere_is_identical_and_a_changed_value_is_not(
             "--scratch", str(scratch), "--json"]
     # the published manifest's explicit field is what the first rebuild must match
     manifest = work_site.tftp / "kbuild-manifest.json"
-    published = [e["meta"].get("image_sha256") for e in json.loads(manifest.read_text())["files"].values()
+    entries = (read_manifest(work_site.tftp) or {})["files"].values()
+    published = [e["meta"].get("image_sha256") for e in entries
                  if e["meta"].get("profile") == "nfsroot" and "image_sha256" in e["meta"]]
     assert published and set(published) == {record["image_sha256"]}
     frag = work_site.fragment("ip-pnp")
