@@ -107,13 +107,16 @@ def test_site_files(workdir: Path, data: bytes) -> None:
                               lambda inner: st.lists(inner, max_size=4)
                               | st.dictionaries(st.sampled_from(["format", "generation", "files", "dirs",
                                                                  "pending", "write", "remove", "sha256",
-                                                                 "size", "mode", "role", "meta", "a"]),
+                                                                 "size", "mode", "role", "meta", "stamps",
+                                                                 "a"]),
                                                 inner, max_size=6), max_leaves=20)
                  .map(lambda v: __import__("json").dumps(v).encode())))
 @example(b"[" * 100000)
 @example(b"{\"format\": 1, \"generation\": 1, \"files\": {}, \"dirs\": [], \"pending\": "
          b"{\"generation\": 2, \"write\": 5, \"remove\": [], \"dirs\": []}}")
 @example(b"{\"format\": 1, \"generation\": 1, \"files\": {}, \"dirs\": [\"../victim\"]}")
+@example(b"{\"files\": {\"../victim\": {\"sha256\": \"a\", \"size\": 1, \"mode\": \"0644\", "
+         b"\"role\": \"entry\", \"meta\": {}}}, \"stamps\": []}")
 def test_publish_manifest(workdir: Path, data: bytes) -> None:
     run("manifest", data, workdir)
 

@@ -301,7 +301,9 @@ def store_shards(target: Path, files: dict[str, Any], stamps: dict[str, Any] | N
     a temporary name, synced, then renamed, and the directory synced."""
     live = next((m for m in reuse if m.parts is not None), None)
     bits = shard_bits(len(files), None if live is None else live.get("shard_bits"))
-    buckets = partition(files, stamps, bits)
+    buckets = _changed_buckets(files, stamps, live, bits) if live is not None else None
+    if buckets is None:
+        buckets = partition(files, stamps, bits)
     sdir = store_dir(target) / SHARDS
     sdir.mkdir(exist_ok=True)
     digests: dict[str, str] = {}
@@ -356,6 +358,49 @@ def store_shards(target: Path, files: dict[str, Any], stamps: dict[str, Any] | N
     doc["shards"] = digests
     doc.parts = parts
     return bits, digests, doc
+
+
+def _changed_buckets(files: dict[str, Any], stamps: dict[str, Any] | None, live: Manifest,
+                     bits: int) -> dict[str, tuple[dict[str, Any], dict[str, Any] | None]] | None:
+    """``files`` and ``stamps`` by bucket, as :func:`partition` makes them, from the live
+    manifest's buckets: only the buckets of the paths whose entry or stamp differs are
+    made again (one host changed among 50,000: two, instead of a pass over 100,000
+    paths). None when the live manifest is bucketed otherwise."""
+    parts = live.parts
+    lfiles, lstamps = live["files"], live.get("stamps")
+    if parts is None or live.get("shard_bits") != bits or (stamps is None) != (lstamps is None):
+        return None
+    get = lfiles.get
+    dirty = {rel for rel, e in files.items() if get(rel) != e}
+    dirty.update(lfiles.keys() - files.keys())
+    if stamps is not None and lstamps is not None:
+        sget = lstamps.get
+        dirty.update(rel for rel, v in stamps.items() if sget(rel) != v)
+        dirty.update(lstamps.keys() - stamps.keys())
+    if len(dirty) > len(files) // 4 + 16:      # (the first publish after a cold one)
+        return None
+    by_key: dict[str, list[str]] = {}
+    for rel in dirty:
+        key = next(iter(partition({rel: None}, None, bits)))
+        by_key.setdefault(key, []).append(rel)
+    out = {k: (f, s) for k, (_digest, f, s) in parts.items() if k not in by_key}
+    for key, rels in by_key.items():
+        old = parts.get(key)
+        fb = dict(old[1]) if old else {}
+        sb = None if stamps is None else dict((old[2] or {}) if old else {})
+        for rel in rels:
+            if rel in files:
+                fb[rel] = files[rel]
+            else:
+                fb.pop(rel, None)
+            if sb is not None and stamps is not None:
+                if rel in stamps:
+                    sb[rel] = stamps[rel]
+                else:
+                    sb.pop(rel, None)
+        if fb:
+            out[key] = (fb, sb)
+    return out
 
 
 def _complete(path: Path, size: int) -> bool:

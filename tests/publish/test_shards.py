@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kbuild.errors import UserError
 from kbuild.publish import apply, writes
 from kbuild.publish.apply import publish, rollback
 from kbuild.publish.manifest import (
     MANIFEST_NAME,
+    Manifest,
     generations,
     load_manifest,
     partition,
@@ -173,3 +176,29 @@ def test_an_interrupted_conversion_leaves_an_honest_format_2_pending_manifest(
     doc = read_manifest(tmp_path)
     assert doc is not None and "pending" not in doc
     assert (tmp_path / "pxelinux.cfg" / "01-52-54-00-00-00-07").read_text() == "host 7 changed\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from([f"d{i % 3}/f{i}" for i in range(40)]), st.integers(0, 3),
+                       max_size=40),
+       st.dictionaries(st.sampled_from([f"d{i % 3}/f{i}" for i in range(40)]), st.integers(0, 3),
+                       max_size=40),
+       st.booleans(), st.integers(0, 3))
+def test_buckets_made_from_the_live_ones_equal_a_fresh_partition(
+        old: dict[str, int], new: dict[str, int], with_stamps: bool, bits: int) -> None:
+    def entries(d: dict[str, int]) -> dict[str, Any]:
+        return {rel: {"sha256": str(v)} for rel, v in d.items()}
+
+    def stamps(d: dict[str, int]) -> dict[str, str] | None:
+        return {rel: f"s{v}" for rel, v in d.items() if v % 2} if with_stamps else None
+
+    live = Manifest(files=entries(old), shard_bits=bits)
+    if with_stamps:
+        live["stamps"] = stamps(old)
+    live.parts = {k: ("0" * 64, f, s) for k, (f, s) in
+                  partition(live["files"], live.get("stamps"), bits).items()}
+    made = writes._changed_buckets(entries(new), stamps(new), live, bits)
+    fresh = partition(entries(new), stamps(new), bits)
+    assert made is None or made == fresh
+    if len(set(old.items()) ^ set(new.items())) <= 2:
+        assert made == fresh
