@@ -35,6 +35,7 @@ ISSUE_ROWS = [
     (("hosts", "cold"), "50,000 hosts: publish cold"),
     (("hosts", "nothing changed"), "50,000 hosts: nothing changed"),
     (("hosts", "one host changed"), "50,000 hosts: one host changed"),
+    (("hosts", "another host changed"), "50,000 hosts: another host changed (steady state)"),
     (("boot",), "boot to marker in the lab"),
 ]
 _SELF = {"compare.py"}
