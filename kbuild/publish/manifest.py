@@ -339,12 +339,19 @@ def _join_shards(path: Path, doc: Manifest, bad: Any, cache: ShardCache | None) 
 
 
 def _read_shard(spath: Path, digest: str, bad: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def lost(why: str) -> UserError:
+        # every generation with these entries shares this one file: no other copy of it
+        return UserError(f"manifest shard {why}", path=spath,
+                         hint="restore it from a backup; or copy an older "
+                         f"{STORE_NAME}/generations/<N>.json whose shards are all there over "
+                         f"{MANIFEST_NAME} (the next publish compares every file by content and "
+                         "rewrites what differs); or publish into an empty directory")
     try:
         raw = spath.read_bytes()
     except FileNotFoundError:
-        raise bad(f"its shard {spath} is missing") from None
+        raise lost("is missing") from None
     if hashlib.sha256(raw).hexdigest() != digest:
-        raise bad(f"its shard {spath} does not match its digest (damaged or edited)")
+        raise lost("does not match its digest (damaged or edited)")
     try:
         sdoc = json.loads(raw)
     except (ValueError, RecursionError):

@@ -106,6 +106,23 @@ def test_a_damaged_or_missing_shard_is_a_user_error_naming_it(tmp_path: Path) ->
     assert str(shard) in str(err.value)
 
 
+def test_the_fix_for_a_lost_shard_works_an_older_generation_put_back(tmp_path: Path) -> None:
+    publish(_files(10), tmp_path)
+    publish(_files(10, changed=4), tmp_path)
+    digest = _top(tmp_path)["shards"]["0"]
+    (tmp_path / ".kbuild" / "shards" / f"{digest}.json").unlink()
+    with pytest.raises(UserError) as err:
+        publish(_files(10, changed=6), tmp_path)
+    assert "generations/<N>.json whose shards are all there" in str(err.value)
+    # as the hint says: generation 1's manifest (its shard is there) over the live one
+    (tmp_path / MANIFEST_NAME).write_bytes((tmp_path / ".kbuild/generations/1.json").read_bytes())
+    report = publish(_files(10, changed=6), tmp_path)
+    assert sorted(report.written) == ["pxelinux.cfg/01-52-54-00-00-00-04",
+                                      "pxelinux.cfg/01-52-54-00-00-00-06"]
+    assert {p.name: p.read_text() for p in (tmp_path / "pxelinux.cfg").iterdir()} == \
+        {f.relpath.split("/")[1]: (f.data or b"").decode() for f in _files(10, changed=6)}
+
+
 def test_a_newer_format_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     publish(_files(2), tmp_path)
     (tmp_path / MANIFEST_NAME).write_text(json.dumps({**_top(tmp_path), "format": 3}))
