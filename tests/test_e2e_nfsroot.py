@@ -124,9 +124,17 @@ def test_sigkill_during_build_recovers_without_rebuilding_everything(work_site, 
     # make died with doit: nothing finished the build behind our back
     assert not (bdir / "arch/x86/boot/bzImage").exists()
     assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _is_our_make(p, bdir)]
+    # what a kill while fixdep writes a .cmd leaves (it happened in CI): a torn .cmd, the
+    # compiler's .d file still there; make alone would stop at the torn file
+    sched = bdir / "kernel/sched"
+    sched.mkdir(exist_ok=True)
+    (sched / "core.o").write_bytes(b"\x7fELF torn")
+    (sched / ".core.o.cmd").write_text("cmd_kernel/sched/core.o := gcc -I$(srctree")
+    (sched / ".core.o.d").write_text("kernel/sched/core.o: include/linux/kernel.h\n")
     r = work_site.doit("kernel:nfsroot")
     assert r.code == 0, r.out
     assert "build:nfsroot" in r.executed
+    assert "was killed" in r.out and "kernel/sched/core.o" in r.out
     compiled = log.read_text(errors="replace").count("  CC  ")
     assert 0 < compiled < 100  # kernel/sched again, not the whole kernel
     assert (bdir / "arch/x86/boot/bzImage").is_file()

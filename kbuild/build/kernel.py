@@ -126,7 +126,16 @@ def kernel_make(site: Site, profile: Profile, builddir: Path, targets: list[str]
             path.unlink(missing_ok=True)
     config = builddir / ".config"
     written = config.read_text(errors="replace") if config.is_file() else None
+    marker = builddir / make.RUNNING_MARKER
+    if marker.exists():
+        torn = make.repair_interrupted(builddir)
+        if torn:
+            warnings.append(f"the last build of {profile.name} was killed: {len(torn)} target(s) it "
+                            f"may have left half-written are built again ({', '.join(torn[:3])}"
+                            f"{', …' if len(torn) > 3 else ''})")
+    marker.touch()
     run = make.run_make(argv, env, log, label, progress)
+    marker.unlink(missing_ok=True)   # (a make that failed leaves it: the next build looks)
     if written is not None:
         check_config_kept(site, profile, config, written)
     cache = read_stats_log(stats_log) if stats_log else None

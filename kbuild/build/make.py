@@ -2,6 +2,7 @@
 the make variables and the ccache settings it runs with."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -39,6 +40,35 @@ def make_argv(srctree: Path, builddir: Path, variables: list[str], targets: list
     if make is None:
         raise InfraError("make not found", hint="run scripts/setup (installs build-essential)")
     return [make, "-C", str(srctree), f"O={builddir}", f"-j{jobs}", *variables, *targets]
+
+
+# Left in the build directory while make runs; still there means a make that was killed.
+RUNNING_MARKER = ".kbuild-make-running"
+
+
+def repair_interrupted(builddir: Path) -> list[str]:
+    """After a make that was killed: remove what it may have left half-written.
+
+    Kbuild compiles a target, then fixdep writes the target's ``.cmd`` file in place and
+    only then is the compiler's ``.d`` file removed. A killed make can leave a torn
+    ``.cmd`` (the next make stops: "unterminated variable reference") or a torn object;
+    either way the ``.d`` file is still there. For each such target the target, its
+    ``.cmd`` and its ``.d`` are removed, so make builds it again. Returns their paths
+    relative to ``builddir``."""
+    removed: list[str] = []
+    for dirpath, _dirnames, filenames in os.walk(builddir):
+        names = set(filenames)
+        for name in filenames:
+            if not (name.startswith(".") and name.endswith(".d")) or len(name) < 4:
+                continue
+            target = name[1:-2]
+            if f".{target}.cmd" not in names and target not in names:
+                continue
+            for n in (target, f".{target}.cmd", name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(dirpath, n))
+            removed.append(os.path.relpath(os.path.join(dirpath, target), builddir))
+    return sorted(removed)
 
 
 def default_jobs() -> int:

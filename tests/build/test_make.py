@@ -92,3 +92,25 @@ def test_progress_follows_the_log_while_make_runs(tmp_path):
     assert first.startswith("slow: 1 steps") and "CC one.o" in first
     assert "two.o" not in log_then      # shown while make was still running
     assert log.read_text().endswith("  LD      last")
+
+
+def test_a_killed_makes_half_written_targets_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    d = tmp_path / "kernel" / "sched"
+    d.mkdir(parents=True)
+    # core.o: fixdep was writing its .cmd when make was killed (the .d file is still there)
+    (d / "core.o").write_bytes(b"\x7fELF")
+    (d / ".core.o.cmd").write_text("cmd_kernel/sched/core.o := gcc -I$(srctree")
+    (d / ".core.o.d").write_text("core.o: a.h\n")
+    # fair.o: complete (its .d removed after fixdep); clock.o: compiling, no .cmd yet
+    (d / "fair.o").write_bytes(b"\x7fELF")
+    (d / ".fair.o.cmd").write_text("cmd_kernel/sched/fair.o := gcc\n")
+    (d / ".clock.o.d").write_text("clock.o: b.h\n")
+    (d / "clock.o").write_bytes(b"\x7fE")
+    (tmp_path / ".config.d").write_text("unrelated")        # no target beside it: kept
+
+    removed = build.repair_interrupted(tmp_path)
+
+    assert removed == ["kernel/sched/clock.o", "kernel/sched/core.o"]
+    assert sorted(p.name for p in d.iterdir()) == [".fair.o.cmd", "fair.o"]
+    assert (tmp_path / ".config.d").exists()
+    assert build.repair_interrupted(tmp_path) == []
