@@ -199,7 +199,7 @@ def _publish_locked(wanted: list[Want], target: Path, live: Manifest | None, kee
             if all(w.stat is not None for w in plan.keeps):
                 report.file_stats = {w.relpath: w.stat for w in plan.keeps if w.stat is not None}
             return _stamped(report, target)
-        base = _live_top(target, live, cache)
+        base, converted = _live_top(target, live, cache)
         base["pending"] = {
             "generation": plan.generation, "started": now(),
             "write": {w.relpath: {"sha256": w.sha, "role": w.role} for w in plan.writes},
@@ -238,12 +238,12 @@ def _publish_locked(wanted: list[Want], target: Path, live: Manifest | None, kee
         if durable is not False:
             seen = {}
             stamps = stamps_after_sync(tree, plan, sync=not fsync_each, seen=seen)
-        bits, shards, doc = store_shards(target, plan.files, stamps,
-                                         [m for m in (live, reuse) if m is not None], cache)
+        shared = [m for m in (live if converted is None else converted, reuse) if m is not None]
+        doc = store_shards(target, plan.files, stamps, shared, cache)
         top: dict[str, Any] = {"format": FORMAT, "generation": plan.generation, "previous": previous,
                                "created": now(), "keep": keep,
                                "dirs": sorted("/".join(d) for d in dirs),
-                               "shard_bits": bits, "shards": shards}
+                               "shard_bits": doc["shard_bits"], "shards": doc["shards"]}
         if restored_from is not None:
             top["restored_from"] = restored_from
         doc.update(top)
@@ -260,17 +260,20 @@ def _publish_locked(wanted: list[Want], target: Path, live: Manifest | None, kee
         return _stamped(report, target)
 
 
-def _live_top(target: Path, live: Manifest | None, cache: ShardCache) -> dict[str, Any]:
+def _live_top(target: Path, live: Manifest | None,
+              cache: ShardCache) -> tuple[dict[str, Any], Manifest | None]:
     """The live manifest as format 2 without its files (they stay in their shards): what
-    the pending manifest says is live. A format 1 manifest's files are put into shards first."""
+    the pending manifest says is live. A format 1 manifest's files are put into shards
+    first; that sharded copy is returned too, so the final manifest reuses its shards."""
     if live is None:
         return {"format": FORMAT, "generation": 0, "previous": None, "dirs": [],
-                "shard_bits": 0, "shards": {}}
+                "shard_bits": 0, "shards": {}}, None
     top = {k: v for k, v in live.items() if k not in ("files", "stamps")}
-    if live.parts is None:      # format 1
-        bits, shards, _doc = store_shards(target, live["files"], live.get("stamps"), [], cache)
-        top.update({"format": FORMAT, "shard_bits": bits, "shards": shards})
-    return top
+    if live.parts is not None:
+        return top, None
+    converted = store_shards(target, live["files"], live.get("stamps"), [], cache)   # format 1
+    top.update({"format": FORMAT, "shard_bits": converted["shard_bits"], "shards": converted["shards"]})
+    return top, converted
 
 
 def _stamped(report: PublishReport, target: Path) -> PublishReport:

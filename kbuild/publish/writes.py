@@ -21,8 +21,11 @@ from kbuild.publish.manifest import (
     SHARDS,
     TMP_RE,
     TMP_STEM_BYTES,
+    Buckets,
     Manifest,
+    Parts,
     ShardCache,
+    bucket_of,
     partition,
     render_shard,
     shard_bits,
@@ -292,10 +295,10 @@ _FSYNC_SHARDS_UP_TO = 8
 
 
 def store_shards(target: Path, files: dict[str, Any], stamps: dict[str, Any] | None,
-                 reuse: list[Manifest], cache: ShardCache) -> tuple[int, dict[str, str], Manifest]:
+                 reuse: list[Manifest], cache: ShardCache) -> Manifest:
     """Write the shards of a manifest whose entries are ``files`` and ``stamps``
-    (manifest.py's format 2) and return (shard_bits, bucket -> digest, the document's
-    ``files``/``stamps``/``parts`` as a Manifest). A bucket whose entries equal those of
+    (manifest.py's format 2) and return the document's ``files``, ``stamps``,
+    ``shard_bits``, ``shards`` (bucket -> digest) and ``parts``. A bucket whose entries equal those of
     a shard of a manifest in ``reuse`` (the live one) is not encoded again. Every new
     shard is on disk, complete, under its final name when this returns: it is written to
     a temporary name, synced, then renamed, and the directory synced."""
@@ -307,7 +310,7 @@ def store_shards(target: Path, files: dict[str, Any], stamps: dict[str, Any] | N
     sdir = store_dir(target) / SHARDS
     sdir.mkdir(exist_ok=True)
     digests: dict[str, str] = {}
-    parts: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = {}
+    parts: Parts = {}
     new: dict[str, bytes] = {}
     for key, (fb, sb) in sorted(buckets.items()):
         digest = None
@@ -357,11 +360,11 @@ def store_shards(target: Path, files: dict[str, Any], stamps: dict[str, Any] | N
     doc["shard_bits"] = bits
     doc["shards"] = digests
     doc.parts = parts
-    return bits, digests, doc
+    return doc
 
 
 def _changed_buckets(files: dict[str, Any], stamps: dict[str, Any] | None, live: Manifest,
-                     bits: int) -> dict[str, tuple[dict[str, Any], dict[str, Any] | None]] | None:
+                     bits: int) -> Buckets | None:
     """``files`` and ``stamps`` by bucket, as :func:`partition` makes them, from the live
     manifest's buckets: only the buckets of the paths whose entry or stamp differs are
     made again (one host changed among 50,000: two, instead of a pass over 100,000
@@ -381,8 +384,7 @@ def _changed_buckets(files: dict[str, Any], stamps: dict[str, Any] | None, live:
         return None
     by_key: dict[str, list[str]] = {}
     for rel in dirty:
-        key = next(iter(partition({rel: None}, None, bits)))
-        by_key.setdefault(key, []).append(rel)
+        by_key.setdefault(bucket_of(rel, bits), []).append(rel)
     out = {k: (f, s) for k, (_digest, f, s) in parts.items() if k not in by_key}
     for key, rels in by_key.items():
         old = parts.get(key)
