@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from kbuild.publish import apply as publish  # noqa: E402
-from kbuild.publish import stage  # noqa: E402
+from kbuild.publish import delta, stage  # noqa: E402
 from kbuild.publish.manifest import (  # noqa: E402
     MANIFEST_NAME,
     SHARDS,
@@ -88,13 +88,16 @@ def _site_dir(root: Path, n: int) -> tuple[Path, str]:
 def _timed_publish(toml: Path, target: Path, durable: bool | str = "payloads") -> dict[str, float]:
     """As `kbuild publish --to TARGET` (verify aside): wall seconds of each step, CPU seconds."""
     t0, c0 = time.perf_counter(), os.times()
-    quick = stage.unchanged_publish(toml, target) if durable == "payloads" else None
+    quick = None
+    if durable == "payloads":
+        quick = delta.publish_short(toml, target)
     t1 = time.perf_counter()
     if quick is not None:
         c1 = os.times()
         return {"quick": t1 - t0, "load": 0.0, "stage": 0.0, "total": t1 - t0,
                 "cpu": c1.user - c0.user + c1.system - c0.system,
-                "written": 0, "files": len(quick[0].unchanged)}
+                "written": len(quick[0].written),
+                "files": len(quick[0].unchanged) + len(quick[0].written)}
     site = load_site(toml)
     t2 = time.perf_counter()
     if durable == "payloads":

@@ -5,12 +5,13 @@ nfsd and nfs-ganesha), dnsmasq and ISC dhcpd host entries, and for a site with
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kbuild.boot import efi, http
 from kbuild.boot.entry import GENERATED, host_nfsroot
 from kbuild.boot.lookup import mac_dashed
-from kbuild.site.model import SHARED_ROOT_MODES, Host, NfsRoot, Profile, Site
+from kbuild.site.model import SHARED_ROOT_MODES, Host, HostRow, NfsRoot, Profile, Site
 
 # sun_path is 108 bytes with its NUL. Programs put sockets under /tmp or /run
 # with names like "OSL_PIPE_1000_SingleOfficeIPC_<32 hex>" (67 bytes with
@@ -43,35 +44,43 @@ class Export:
 
 @dataclass
 class Snippets:
-    """The server files (name -> text) and the lint warnings about them."""
+    """The server files (name -> text) and the lint warnings about them; ``segments``:
+    for the files made of one part per host (PER_HOST), those parts in host order (the
+    file is its header lines and these, joined by newlines)."""
 
     files: dict[str, str]
     warnings: list[str]
+    segments: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _exports(site: Site) -> tuple[list[Export], list[str]]:
+DNSMASQ = "dnsmasq-hosts.conf"
+DHCPD = "dhcpd-hosts.conf"
+PER_HOST = (DNSMASQ, DHCPD)
+
+
+def rows_of(site: Site) -> list[HostRow]:
+    return [h.row() for h in site.hosts]
+
+
+def _exports(site: Site, rows: Sequence[HostRow]) -> tuple[list[Export], list[str]]:
     warnings: list[str] = []
     exports: OrderedDict[str, Export] = OrderedDict()
-    hosts_by_profile: dict[str, list[Host]] = {}
-    for one in site.hosts:
+    hosts_by_profile: dict[str, list[HostRow]] = {}
+    for one in rows:
         hosts_by_profile.setdefault(one.profile, []).append(one)
     for p in site.profiles.values():
-        targets: list[tuple[str, Host | None]] = []
-        hosts = hosts_by_profile.get(p.name, [])
-        for host in hosts:
-            targets.append((host_nfsroot(p, host).path, host))
+        hosts = hosts_by_profile.get(p.name)
+        default = p.nfsroot.path
         if not hosts:
-            targets.append((p.nfsroot.path, None))
-        for path, h in targets:
-            ex = exports.setdefault(path, Export(path, p.nfsroot.version))
-            if p.name not in ex.profiles:
-                ex.profiles.append(p.name)
-            if p.nfsroot.version == "3":
-                ex.version = "3"
-            ex.modes[f"host {h.name}" if h else f"profile {p.name}"] = (
-                h.mode_in(p) if h else p.root_mode)
-            if h is None:
-                continue
+            _export(exports, default, p).modes[f"profile {p.name}"] = p.root_mode
+            continue
+        at: str | None = None
+        ex = None
+        for h in hosts:
+            path = h.nfs_path or default        # host_nfsroot's path
+            if ex is None or path != at:
+                ex, at = _export(exports, path, p), path
+            ex.modes[f"host {h.name}"] = h.root_mode or p.root_mode
             ex.hosts.append(h.name)
             if h.ip:
                 ex.clients.append(h.ip)
@@ -92,18 +101,35 @@ def _exports(site: Site) -> tuple[list[Export], list[str]]:
     return list(exports.values()), warnings
 
 
-def lint(site: Site) -> list[str]:
+def _export(exports: OrderedDict[str, Export], path: str, p: Profile) -> Export:
+    """The export of ``path`` (made on first use), with profile ``p`` among its users."""
+    ex = exports.get(path)
+    if ex is None:
+        ex = exports[path] = Export(path, p.nfsroot.version)
+    if p.name not in ex.profiles:
+        ex.profiles.append(p.name)
+    if p.nfsroot.version == "3":
+        ex.version = "3"
+    return ex
+
+
+def lint(site: Site, rows: Sequence[HostRow] | None = None) -> list[str]:
     out = []
-    hosts_by_profile: dict[str, list[Host | None]] = {}
-    for one in site.hosts:
+    hosts_by_profile: dict[str, list[HostRow | None]] = {}
+    for one in rows_of(site) if rows is None else rows:
         hosts_by_profile.setdefault(one.profile, []).append(one)
     found: dict[object, list[str]] = {}     # hosts mostly share their profile's NFS root
     for p in site.profiles.values():
+        shared = _nfs_problems(p.nfsroot)
         for h in hosts_by_profile.get(p.name) or [None]:
-            nfs = host_nfsroot(p, h)
-            problems = found.get(nfs)
-            if problems is None:
-                problems = found[nfs] = _nfs_problems(nfs)
+            if h is None or not h.nfs_path:
+                problems = shared
+            else:
+                nfs = host_nfsroot(p, h)
+                cached = found.get(nfs)
+                if cached is None:
+                    cached = found[nfs] = _nfs_problems(nfs)
+                problems = cached
             if problems:
                 who = f"host {h.name}" if h else f"profile {p.name}"
                 out += [f"{who}: {text}" for text in problems]
@@ -130,7 +156,7 @@ def _nfs_problems(nfs: NfsRoot) -> list[str]:
 
 def exports_of(site: Site) -> list[Export]:
     """Every export the site's profiles and hosts mount, with their users' root modes."""
-    return _exports(site)[0]
+    return _exports(site, rows_of(site))[0]
 
 
 def exports_file(exports: list[Export]) -> str:
@@ -198,20 +224,20 @@ def _dnsmasq_arch_match() -> list[str]:
     return [f"dhcp-match=set:{EFI_TAG},option:client-arch,{n}" for n in efi.ARCH_EFI_X64]
 
 
-def ipxe_script_for(host: Host) -> str:
+def ipxe_script_for(host: Host | HostRow) -> str:
     """The script a host's iPXE gets from DHCP (its own, written by hostfiles)."""
     assert host.mac is not None
     return f"ipxe/{mac_dashed(host.mac)}.ipxe"
 
 
-def _boots_ipxe(site: Site) -> bool:
+def _boots_ipxe(site: Site, rows: Sequence[HostRow]) -> bool:
     """Whether a host with a MAC gets an iPXE binary as its DHCP boot file (BIOS or UEFI)."""
     ipxe = {n for n, p in site.profiles.items() if p.arch != "um"
             and {boot_file_for(p), efi.boot_file(p.loaders)} & efi.IPXE_BOOT_FILES}
-    return bool(ipxe) and any(h.mac and h.profile in ipxe for h in site.hosts)
+    return bool(ipxe) and any(h.mac and h.profile in ipxe for h in rows)
 
 
-def _dnsmasq_boot(tags: list[str], boot: str, host: Host, server: str) -> list[str]:
+def _dnsmasq_boot(tags: list[str], boot: str, host: HostRow, server: str) -> list[str]:
     """dhcp-boot lines for one firmware branch; when its boot file is iPXE, iPXE's own
     request (user class iPXE) gets the host's script instead of the binary again."""
     if boot not in efi.IPXE_BOOT_FILES:
@@ -220,44 +246,51 @@ def _dnsmasq_boot(tags: list[str], boot: str, host: Host, server: str) -> list[s
             "dhcp-boot=" + ",".join([*tags, f"tag:{IPXE_TAG}", ipxe_script_for(host), "", server])]
 
 
-def dnsmasq_file(site: Site) -> str:
+def dnsmasq_file(site: Site, rows: Sequence[HostRow], segments: Sequence[str] | None = None) -> str:
+    """The dnsmasq snippet; ``segments``: each host's part (dnsmasq_host), when known."""
     out = [f"# {GENERATED}", "# dnsmasq host entries (conf-file=... or /etc/dnsmasq.d/)."]
-    if any(efi.boot_file(site.profiles[h.profile].loaders) for h in site.hosts):
+    used = {h.profile for h in rows}
+    if any(efi.boot_file(site.profiles[name].loaders) for name in used):
         out += ["# x86-64 UEFI clients (DHCP option 93 = 7 or 9) are tagged " + EFI_TAG,
                 *_dnsmasq_arch_match()]
-    if _boots_ipxe(site):
+    if _boots_ipxe(site, rows):
         out += [f"# requests from iPXE itself (user class {efi.IPXE_USER_CLASS}) are tagged "
                 f"{IPXE_TAG}: they get the host's script", f"dhcp-userclass=set:{IPXE_TAG},"
                 f"{efi.IPXE_USER_CLASS}"]
-    boots = _boot_files(site)
-    for h in site.hosts:
-        p = site.profiles[h.profile]
-        if not h.mac:
-            out.append(f"# {h.name}: no mac, no DHCP reservation")
-            continue
-        tag = f"kb-{h.name}"
-        fields = [h.mac, f"set:{tag}"] + ([h.ip] if h.ip else []) + [h.name]
-        out.append("dhcp-host=" + ",".join(fields))
-        if p.arch != "um":
-            bios, uefi = boots[p.name]
-            if uefi is None:
-                assert bios is not None
-                out += _dnsmasq_boot([f"tag:{tag}"], bios, h, site.boot_server)
-            else:
-                # option 93 decides: UEFI x86-64 clients get the EFI loader, others BIOS's
-                if bios is not None:
-                    out += _dnsmasq_boot([f"tag:{tag}", f"tag:!{EFI_TAG}"], bios, h, site.boot_server)
-                out += _dnsmasq_boot([f"tag:{tag}", f"tag:{EFI_TAG}"], uefi, h, site.boot_server)
-            if "grub-legacy" in p.loaders:
-                # pxegrub reads its config file name from option 150, but dnsmasq knows
-                # 150 as Cisco's tftp-server-address and refuses a text value there.
-                out.append(f"# {h.name}: legacy GRUB wants option 150 = \"(nd)/grub/{h.name}.conf\"; "
-                           "dnsmasq cannot send 150 as text: use the ISC dhcpd snippet for "
-                           "this host, or pxelinux/GRUB 2 (which need no option)")
-    return "\n".join(out) + "\n"
+    if segments is None:
+        boots = _boot_files(site)
+        segments = [dnsmasq_host(site, boots, h) for h in rows]
+    return "\n".join([*out, *segments]) + "\n"
 
 
-def _dhcpd_filename(boot: str, host: Host, indent: str) -> list[str]:
+def dnsmasq_host(site: Site, boots: dict[str, tuple[str | None, str | None]], h: HostRow) -> str:
+    """One host's lines of the dnsmasq snippet (``boots``: _boot_files)."""
+    p = site.profiles[h.profile]
+    if not h.mac:
+        return f"# {h.name}: no mac, no DHCP reservation"
+    tag = f"kb-{h.name}"
+    fields = [h.mac, f"set:{tag}"] + ([h.ip] if h.ip else []) + [h.name]
+    out = ["dhcp-host=" + ",".join(fields)]
+    if p.arch != "um":
+        bios, uefi = boots[p.name]
+        if uefi is None:
+            assert bios is not None
+            out += _dnsmasq_boot([f"tag:{tag}"], bios, h, site.boot_server)
+        else:
+            # option 93 decides: UEFI x86-64 clients get the EFI loader, others BIOS's
+            if bios is not None:
+                out += _dnsmasq_boot([f"tag:{tag}", f"tag:!{EFI_TAG}"], bios, h, site.boot_server)
+            out += _dnsmasq_boot([f"tag:{tag}", f"tag:{EFI_TAG}"], uefi, h, site.boot_server)
+        if "grub-legacy" in p.loaders:
+            # pxegrub reads its config file name from option 150, but dnsmasq knows
+            # 150 as Cisco's tftp-server-address and refuses a text value there.
+            out.append(f"# {h.name}: legacy GRUB wants option 150 = \"(nd)/grub/{h.name}.conf\"; "
+                       "dnsmasq cannot send 150 as text: use the ISC dhcpd snippet for "
+                       "this host, or pxelinux/GRUB 2 (which need no option)")
+    return "\n".join(out)
+
+
+def _dhcpd_filename(boot: str, host: HostRow, indent: str) -> list[str]:
     """The filename statement of one firmware branch; iPXE's own request (user class iPXE)
     gets the host's script instead of the binary again."""
     if boot not in efi.IPXE_BOOT_FILES:
@@ -275,48 +308,68 @@ def _boot_files(site: Site) -> dict[str, tuple[str | None, str | None]]:
             for name, p in site.profiles.items()}
 
 
-def dhcpd_file(site: Site) -> str:
+# option 93 (pxe-system-type, predefined by dhcpd): 7 and 9 are x86-64 UEFI
+_DHCPD_EFI = " or ".join(f"option pxe-system-type = 00:{n:02x}" for n in efi.ARCH_EFI_X64)
+
+
+def dhcpd_file(site: Site, rows: Sequence[HostRow], segments: Sequence[str] | None = None) -> str:
+    """The ISC dhcpd snippet; ``segments``: each host's part (dhcpd_host), when known."""
     out = [f"# {GENERATED}", "# ISC dhcpd host declarations (include from dhcpd.conf)."]
-    if any("grub-legacy" in site.profiles[h.profile].loaders for h in site.hosts):
+    if any("grub-legacy" in site.profiles[name].loaders for name in {h.profile for h in rows}):
         out.append("option grub-configfile code 150 = text;")
+    if segments is None:
+        boots = _boot_files(site)
+        segments = [dhcpd_host(site, boots, h) for h in rows]
+    return "\n".join([*out, *segments]) + "\n"
+
+
+def dhcpd_host(site: Site, boots: dict[str, tuple[str | None, str | None]], h: HostRow) -> str:
+    """One host's part of the dhcpd snippet (``boots``: _boot_files)."""
+    p = site.profiles[h.profile]
+    if not h.mac:
+        return f"# {h.name}: no mac, no host declaration"
+    body = [f"host {h.name} {{", f"    hardware ethernet {h.mac};"]
+    if h.ip:
+        body.append(f"    fixed-address {h.ip};")
+    if p.arch != "um":
+        body.append(f"    next-server {site.boot_server};")
+        bios, uefi = boots[p.name]
+        if uefi is None:
+            assert bios is not None
+            body += _dhcpd_filename(bios, h, "    ")
+        else:
+            body.append(f"    if {_DHCPD_EFI} {{")
+            body += _dhcpd_filename(uefi, h, "        ")
+            if bios is not None:
+                body += ["    } else {", *_dhcpd_filename(bios, h, "        ")]
+            body.append("    }")
+        if "grub-legacy" in p.loaders:
+            body.append(f"    option grub-configfile \"(nd)/grub/{h.name}.conf\";")
+    body.append("}")
+    return "\n".join(body)
+
+
+def host_segments(site: Site, rows: Sequence[HostRow]) -> dict[str, list[str]]:
+    """Each PER_HOST file's part for each of ``rows``, in their order."""
     boots = _boot_files(site)
-    # option 93 (pxe-system-type, predefined by dhcpd): 7 and 9 are x86-64 UEFI
-    cond = " or ".join(f"option pxe-system-type = 00:{n:02x}" for n in efi.ARCH_EFI_X64)
-    for h in site.hosts:
-        p = site.profiles[h.profile]
-        if not h.mac:
-            out.append(f"# {h.name}: no mac, no host declaration")
-            continue
-        body = [f"host {h.name} {{", f"    hardware ethernet {h.mac};"]
-        if h.ip:
-            body.append(f"    fixed-address {h.ip};")
-        if p.arch != "um":
-            body.append(f"    next-server {site.boot_server};")
-            bios, uefi = boots[p.name]
-            if uefi is None:
-                assert bios is not None
-                body += _dhcpd_filename(bios, h, "    ")
-            else:
-                body.append(f"    if {cond} {{")
-                body += _dhcpd_filename(uefi, h, "        ")
-                if bios is not None:
-                    body += ["    } else {", *_dhcpd_filename(bios, h, "        ")]
-                body.append("    }")
-            if "grub-legacy" in p.loaders:
-                body.append(f"    option grub-configfile \"(nd)/grub/{h.name}.conf\";")
-        body.append("}")
-        out.append("\n".join(body))
-    return "\n".join(out) + "\n"
+    return {DNSMASQ: [dnsmasq_host(site, boots, h) for h in rows],
+            DHCPD: [dhcpd_host(site, boots, h) for h in rows]}
 
 
-def snippets(site: Site) -> Snippets:
-    exports, warnings = _exports(site)
+def snippets(site: Site, rows: Sequence[HostRow] | None = None,
+             segments: dict[str, list[str]] | None = None) -> Snippets:
+    """Every server file and its warnings. ``rows``: the hosts (default: the site's);
+    ``segments``: their PER_HOST parts when already known (publish/delta.py keeps them
+    from the last publish), else they are made here."""
+    rows = rows_of(site) if rows is None else rows
+    segments = host_segments(site, rows) if segments is None else segments
+    exports, warnings = _exports(site, rows)
     files = {
         "exports": exports_file(exports),
         "ganesha-exports.conf": ganesha_file(exports),
-        "dnsmasq-hosts.conf": dnsmasq_file(site),
-        "dhcpd-hosts.conf": dhcpd_file(site),
+        DNSMASQ: dnsmasq_file(site, rows, segments[DNSMASQ]),
+        DHCPD: dhcpd_file(site, rows, segments[DHCPD]),
     }
     if site.http_base:
         files["nginx-http.conf"] = http.nginx_server(site.http_base, site.tftp_root)
-    return Snippets(files, warnings + lint(site))
+    return Snippets(files, warnings + lint(site, rows), segments)

@@ -20,11 +20,24 @@ def run(args: argparse.Namespace) -> int:
     from kbuild.verify.render import failed_error
 
     if not args.dry_run:
-        # nothing changed since the last verified publish: answer without loading the site
-        quick = stage.unchanged_publish(args.site or find_site_file(),
-                                        args.to.resolve() if args.to else None, need_verified=True)
-        if quick is not None:
-            report, warnings = quick
+        from kbuild.publish.delta import publish_short
+        from kbuild.site.model import Site
+
+        site_path = args.site or find_site_file()
+        to = args.to.resolve() if args.to else None
+
+        def verify_hosts(part: Site, profiles: list[str]) -> None:
+            for built in stage.built_profiles(part):
+                if built.profile.name in profiles:
+                    checked = verify_profile(part, built.profile)
+                    if not checked.passed:
+                        raise failed_error(checked)
+
+        # nothing changed since the last verified publish: answer without loading the
+        # site; only some hosts changed: publish those (publish/delta.py)
+        short = publish_short(site_path, to, need_verified=True, verify=verify_hosts)
+        if short is not None:
+            report, warnings = short
             for w in warnings:
                 print(f"warning: {w}", file=sys.stderr)
             print(report.summary(), file=sys.stderr)

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import time
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from kbuild.publish.writes import sync_filesystem
 from kbuild.util.files import atomic_write_bytes, exclusive_lock
 
 RECORD_NAME = "inputs.json"
-FORMAT = 1
+FORMAT = 2
 _RACY_NS = 100_000_000
 _RACY_COARSE_NS = 2_000_000_000
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -66,14 +67,31 @@ def _group(relpaths: Iterable[str]) -> list[tuple[str, list[str]]]:
     return sorted(by_dir.items())
 
 
+# The stamps of the published files are kept as one array of integers (STAMP_FIELDS a
+# file, in the record's order: directories, then names, sorted) and the record holds its
+# digest: a publish of a few changed files (delta.py) changes their slots, not the rest.
+STAMP_FIELDS = 6
+
+
+def stamp_ints(s: os.stat_result) -> tuple[int, int, int, int, int, int]:
+    return (s.st_mode, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+
+
+def stamps_digest(ints: array[int]) -> str:
+    return hashlib.sha256(ints.tobytes()).hexdigest()
+
+
 def _tree_stamps(tree: SafeTree, dirs: Sequence[tuple[str, list[str]]],
                  ctimes: dict[str, int] | None = None,
-                 known: Mapping[str, os.stat_result] | None = None) -> str | None:
-    """Digest of every file's stamp (and each file's change time into ``ctimes``); None
-    if one is gone or a directory is missing or a link. ``known``: every file's lstat as
-    the publish took it, used instead of taking it again (an older stat can only make a
-    later check miss: any change since moved the file's change time)."""
-    h = hashlib.sha256()
+                 known: Mapping[str, os.stat_result] | None = None,
+                 keep: list[array[int]] | None = None) -> str | None:
+    """The digest of every file's stamp (and each file's change time into ``ctimes``);
+    None if one is gone or a directory is missing or a link. ``known``: every file's
+    lstat as the publish took it, used instead of taking it again (an older stat can only
+    make a later check miss: any change since moved the file's change time); ``keep``:
+    given the array of stamps digested."""
+    ints: list[int] = []
+    add = ints.extend
     st_at = os.stat
     for d, names in dirs:
         prefix = f"{d}/" if d else ""
@@ -90,13 +108,18 @@ def _tree_stamps(tree: SafeTree, dirs: Sequence[tuple[str, list[str]]],
                 stats = [st_at(n, dir_fd=fd, follow_symlinks=False) for n in names]
             except FileNotFoundError:
                 return None
-        h.update(d.encode() + b"\0")
-        h.update("\n".join(f"{s.st_mode}:{s.st_dev}:{s.st_ino}:{s.st_size}:{s.st_mtime_ns}:"
-                           f"{s.st_ctime_ns}" for s in stats).encode())
+        for s in stats:
+            add((s.st_mode, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns))
         if ctimes is not None:
             for n, s in zip(names, stats, strict=True):
                 ctimes[prefix + n] = s.st_ctime_ns
-    return h.hexdigest()
+    try:
+        packed = array("q", ints)
+    except OverflowError:       # a value beyond 64 bits: no array, the same meaning
+        return hashlib.sha256(repr(ints).encode()).hexdigest()
+    if keep is not None:
+        keep.append(packed)
+    return stamps_digest(packed)
 
 
 def input_paths(site: Any, files: Sequence[TreeFile]) -> list[str]:
@@ -122,10 +145,12 @@ def input_paths(site: Any, files: Sequence[TreeFile]) -> list[str]:
 
 
 def record(target: Path, site_path: Path, inputs: Sequence[str | Path], files: Sequence[TreeFile],
-           report: PublishReport, *, verified: bool, warnings: Sequence[str]) -> bool:
+           report: PublishReport, *, verified: bool, warnings: Sequence[str],
+           hosts: str | None = None) -> bool:
     """After a site publish to ``target``: write the record ``unchanged`` checks. Returns
     False (and removes any old record) when the tree cannot be vouched for: nothing
-    published, or a pending publish."""
+    published, or a pending publish. ``hosts``: the digest of the hosts state
+    publish/delta.py keeps beside it."""
     target = Path(target)
     path = store_dir(target) / RECORD_NAME
     with exclusive_lock(store_dir(target) / "lock", f"publishing to {target}"):
@@ -135,74 +160,126 @@ def record(target: Path, site_path: Path, inputs: Sequence[str | Path], files: S
         # another publish or a rollback since ours: its tree is not what our inputs made
         if not report.manifest_stamp or path_stamp(manifest) != report.manifest_stamp:
             return False
-        return _record_locked(target, path, site_path, inputs, files, report, verified, warnings)
+        return record_locked(target, site_path, inputs, [f.relpath for f in files], report,
+                             verified, warnings, hosts)
 
 
-def _record_locked(target: Path, path: Path, site_path: Path, inputs: Sequence[str | Path],
-                   files: Sequence[TreeFile], report: PublishReport, verified: bool,
-                   warnings: Sequence[str]) -> bool:
+def record_locked(target: Path, site_path: Path, inputs: Sequence[str | Path],
+                  relpaths: Sequence[str], report: PublishReport, verified: bool,
+                  warnings: Sequence[str], hosts: str | None = None,
+                  done: tuple[list[tuple[str, list[str]]], str] | None = None) -> bool:
+    """``record`` with the store's lock held (and any old record removed). ``done``: the
+    files by directory and their stamps' digest, already worked out; ``relpaths`` are
+    then only the files that may be too recent to trust by their stamp."""
+    path = store_dir(target) / RECORD_NAME
     manifest = target / MANIFEST_NAME
     with SafeTree.open(target) as tree:
         assert tree.root_fd is not None
         # the stamps vouch for content only once it is on disk (as the manifest's stamps)
         sync_filesystem(tree.root_fd)
         taken = time.time_ns()
-        dirs = _group(f.relpath for f in files)
         ctimes: dict[str, int] = {}
-        known = report.file_stats
-        if known is not None and not all(f.relpath in known for f in files):
-            known = None
-        digest = _tree_stamps(tree, dirs, ctimes, known)
-        if digest is None:
-            return False
+        if done is not None:
+            dirs, digest = done
+            for rel in relpaths:
+                st = tree.lstat(tuple(rel.split("/")))
+                if st is None:
+                    return False
+                ctimes[rel] = st.st_ctime_ns
+        else:
+            dirs = _group(relpaths)
+            known = report.file_stats
+            if known is not None and not all(rel in known for rel in relpaths):
+                known = None
+            got = _tree_stamps(tree, dirs, ctimes, known)
+            if got is None:
+                return False
+            digest = got
         racy: dict[str, str] = {}
-        for f in files:
-            ct = ctimes[f.relpath]
+        for rel in relpaths:
+            ct = ctimes[rel]
             window = _RACY_COARSE_NS if ct % 1_000_000 == 0 else _RACY_NS
             if ct + window >= taken:
-                racy[f.relpath] = tree.sha256(tuple(f.relpath.split("/")))
+                racy[rel] = tree.sha256(tuple(rel.split("/")))
     doc = {"format": FORMAT, "site": str(Path(site_path).resolve()), "target": str(target),
            "code": code_identity(), "inputs": {str(p): path_stamp(p) for p in inputs},
            "manifest": path_stamp(manifest), "generation": report.generation,
            "verified": verified, "warnings": list(warnings), "dirs": dirs,
-           "stamps": digest, "racy": racy}
+           "stamps": digest, "racy": racy, "hosts": hosts}
     atomic_write_bytes(path, json.dumps(doc, separators=(",", ":")).encode())
     return True
 
 
-def unchanged(site_path: Path, target: Path, *, need_verified: bool = False) -> \
-        tuple[PublishReport, list[str]] | None:
-    """The report of a publish that would change nothing, or None: publish in full."""
-    target = Path(target)
+def read_record(site_path: Path, target: Path, *, need_verified: bool = False) -> dict[str, Any] | None:
+    """The record of the last site publish from ``site_path`` to ``target``, or None."""
     path = store_dir(target) / RECORD_NAME
     try:
         doc = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):
         return None
     try:
-        if doc.get("format") != FORMAT or doc["site"] != str(Path(site_path).resolve()) \
-                or doc["target"] != str(target) or (need_verified and doc["verified"] is not True):
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT \
+                or doc["site"] != str(Path(site_path).resolve()) or doc["target"] != str(target) \
+                or (need_verified and doc["verified"] is not True):
             return None
-        with exclusive_lock(store_dir(target) / "lock", f"publishing to {target}"):
-            if path_stamp(target / MANIFEST_NAME) != doc["manifest"]:
-                return None
-            if any(path_stamp(p) != s for p, s in doc["inputs"].items()):
-                return None
-            if doc["code"] != code_identity():
-                return None
-            dirs = [(str(d), [str(n) for n in names]) for d, names in doc["dirs"]]
-            with SafeTree.open(target) as tree:
-                if _tree_stamps(tree, dirs) != doc["stamps"]:
+    except KeyError:
+        return None
+    return doc
+
+
+def stale_inputs(doc: dict[str, Any], target: Path, tree: SafeTree,
+                 keep: list[array[int]] | None = None) -> list[str] | None:
+    """With the store's lock held: the inputs whose stamps differ from the record's, when
+    the tree is still the one recorded (the live manifest, kbuild's code and every
+    published file unchanged); None when it is not, or the record is malformed.
+    ``keep``: given the array of the files' stamps (_tree_stamps)."""
+    try:
+        if path_stamp(target / MANIFEST_NAME) != doc["manifest"]:
+            return None
+        stale = [str(p) for p, s in doc["inputs"].items() if path_stamp(p) != s]
+        if doc["code"] != code_identity():
+            return None
+        if _tree_stamps(tree, record_dirs(doc), keep=keep) != doc["stamps"]:
+            return None
+        for rel, sha in doc["racy"].items():
+            try:
+                if tree.sha256(tuple(rel.split("/"))) != sha:
                     return None
-                for rel, sha in doc["racy"].items():
-                    try:
-                        if tree.sha256(tuple(rel.split("/"))) != sha:
-                            return None
-                    except OSError:
-                        return None
-            gen = int(doc["generation"])
-            names = [p + n for d, ns in dirs for p in (f"{d}/" if d else "",) for n in ns]
-            return (PublishReport(target, gen, [], names, [], False, previous_generation=gen),
-                    [str(w) for w in doc["warnings"]])
+            except OSError:
+                return None
+        return stale
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+def record_dirs(doc: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    return [(str(d), [str(n) for n in names]) for d, names in doc["dirs"]]
+
+
+def record_names(dirs: Sequence[tuple[str, list[str]]]) -> list[str]:
+    return [p + n for d, ns in dirs for p in (f"{d}/" if d else "",) for n in ns]
+
+
+def unchanged(site_path: Path, target: Path, *, need_verified: bool = False) -> \
+        tuple[PublishReport, list[str]] | None:
+    """The report of a publish that would change nothing, or None: publish in full."""
+    target = Path(target)
+    doc = read_record(site_path, target, need_verified=need_verified)
+    if doc is None:
+        return None
+    try:
+        with exclusive_lock(store_dir(target) / "lock", f"publishing to {target}"):
+            with SafeTree.open(target) as tree:
+                if stale_inputs(doc, target, tree) != []:
+                    return None
+            return unchanged_report(doc, target)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def unchanged_report(doc: dict[str, Any], target: Path) -> tuple[PublishReport, list[str]]:
+    """The report and warnings of a publish that changed nothing since ``doc`` was recorded."""
+    gen = int(doc["generation"])
+    names = record_names(record_dirs(doc))
+    return (PublishReport(target, gen, [], names, [], False, previous_generation=gen),
+            [str(w) for w in doc["warnings"]])

@@ -195,8 +195,7 @@ def plan_tree(site: Site, target: Path | None = None, progress: Progress | None 
         count()
         hinfo = built.get(host.profile)
         if hinfo is None:
-            warnings.append(f"host {host.name}: profile {host.profile} is not built; "
-                            f"no boot files written (run: doit kernel:{host.profile})")
+            warnings.append(not_built(host.name, host.profile))
             continue
         p = site.profiles[host.profile]
         he = _host_entry(shapes, p, hinfo, host)
@@ -208,6 +207,12 @@ def plan_tree(site: Site, target: Path | None = None, progress: Progress | None 
                                   meta={"profile": p.name, "host": host.name,
                                         "kernel_release": hinfo.release}))
     return StagePlan(files, entries, host_entries, warnings)
+
+
+def not_built(host: str, profile: str) -> str:
+    """The warning for a host whose profile has no build."""
+    return (f"host {host}: profile {profile} is not built; "
+            f"no boot files written (run: doit kernel:{profile})")
 
 
 def _host_entry(shapes: dict[tuple[object, ...], BootEntry | None], p: Profile, hinfo: _Built,
@@ -286,12 +291,15 @@ def _stage_with_plan(site: Site, target: Path | None, dry_run: bool, verified: b
     snip = server.snippets(site)
     plan.warnings.extend(snip.warnings)
     if not dry_run:
+        from kbuild.publish import hoststate
+
         for name, text in snip.files.items():
             write_text_if_changed(layout.server_dir(site) / name, text)
         inputs = [*quick.input_paths(site, files),
                   *(str(layout.server_dir(site) / name) for name in snip.files)]
+        hosts = hoststate.save_state(dest, site, snip.segments)
         quick.record(dest, site.path, inputs, files, report, verified=verified,
-                     warnings=plan.warnings)
+                     warnings=plan.warnings, hosts=hosts)
     return report, plan
 
 

@@ -327,33 +327,7 @@ def store_shards(target: Path, files: dict[str, Any], stamps: dict[str, Any] | N
         digests[key] = digest
         parts[key] = (digest, fb, sb)
         cache[digest] = (fb, sb)
-    if new:
-        with errors_at(sdir, "writing", sdir), open_dir(sdir) as fd:
-            temps: list[tuple[str, str]] = []
-            each = len(new) <= _FSYNC_SHARDS_UP_TO
-            try:
-                for digest, raw in new.items():
-                    tmp = f".{digest}.json.{secrets.token_hex(4)}.tmp"
-                    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                                  | os.O_CLOEXEC, 0o644, dir_fd=fd)
-                    temps.append((tmp, f"{digest}.json"))
-                    try:
-                        _write_all(out, raw)
-                        if each:
-                            os.fsync(out)
-                    finally:
-                        os.close(out)
-                if not each:
-                    sync_filesystem(fd)
-                while temps:
-                    tmp, name = temps[-1]
-                    os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
-                    temps.pop()
-            finally:
-                for tmp, _name in temps:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(tmp, dir_fd=fd)
-            os.fsync(fd)
+    write_shards(sdir, new)
     doc = Manifest(files=files)
     if stamps is not None:
         doc["stamps"] = stamps
@@ -361,6 +335,39 @@ def store_shards(target: Path, files: dict[str, Any], stamps: dict[str, Any] | N
     doc["shards"] = digests
     doc.parts = parts
     return doc
+
+
+def write_shards(sdir: Path, new: dict[str, bytes]) -> None:
+    """Put each shard (digest -> bytes) in ``sdir`` under its final name, complete: written
+    to a temporary name, synced, renamed; then the directory is synced."""
+    if not new:
+        return
+    with errors_at(sdir, "writing", sdir), open_dir(sdir) as fd:
+        temps: list[tuple[str, str]] = []
+        each = len(new) <= _FSYNC_SHARDS_UP_TO
+        try:
+            for digest, raw in new.items():
+                tmp = f".{digest}.json.{secrets.token_hex(4)}.tmp"
+                out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                              | os.O_CLOEXEC, 0o644, dir_fd=fd)
+                temps.append((tmp, f"{digest}.json"))
+                try:
+                    _write_all(out, raw)
+                    if each:
+                        os.fsync(out)
+                finally:
+                    os.close(out)
+            if not each:
+                sync_filesystem(fd)
+            while temps:
+                tmp, name = temps[-1]
+                os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                temps.pop()
+        finally:
+            for tmp, _name in temps:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp, dir_fd=fd)
+        os.fsync(fd)
 
 
 def _changed_buckets(files: dict[str, Any], stamps: dict[str, Any] | None, live: Manifest,

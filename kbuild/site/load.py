@@ -7,6 +7,7 @@ reported together. Unknown keys are errors: a typo must not be ignored.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from pathlib import Path
@@ -67,7 +68,7 @@ def load_site(path: Path | None = None) -> Site:
         text = data.decode("utf-8")      # TOML is UTF-8: anything else is refused
     except UnicodeDecodeError as e:
         raise UserError(f"cannot read: {e}", path=path) from None
-    return parse_site(text, path)
+    return parse_site(text, path, hashlib.sha256(data).hexdigest())
 
 
 def tftp_root_at_sight(path: Path) -> Path | None:
@@ -98,12 +99,14 @@ def tftp_root_at_sight(path: Path) -> Path | None:
     return (Path(path).parent.resolve() / tftp).resolve()
 
 
-def parse_site(text: str, path: Path) -> Site:
+def parse_site(text: str, path: Path, text_sha256: str | None = None) -> Site:
+    """The site in ``text`` (read from ``path``; ``text_sha256``: the digest of its bytes,
+    kept in the Site)."""
     with collector_paused():
-        return _parse_site(text, path)
+        return _parse_site(text, path, text_sha256)
 
 
-def _parse_site(text: str, path: Path) -> Site:
+def _parse_site(text: str, path: Path, text_sha256: str | None) -> Site:
     fast = parse_site_text(text)
     lines: LineIndex
     if fast is not None:
@@ -176,6 +179,7 @@ def _parse_site(text: str, path: Path) -> Site:
                 artifacts=artifacts, tftp_root=tftp_root, boot_server=boot_server,
                 nfs_server=nfs_server, keep_generations=keep, nfs_clients=nfs_clients,
                 hexip_files=hexip, apt=apt, ccache_dir=(root / ccache) if ccache else None,
-                locked=locked, build=build, lines=lines, http_base=http_base)
+                locked=locked, build=build, lines=lines, http_base=http_base,
+                text_sha256=text_sha256)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from kbuild.errors import UserError
 from kbuild.site.arches import IMAGES
@@ -232,6 +233,25 @@ class Host:
     def mode_in(self, profile: Profile) -> str:
         return self.root_mode or profile.root_mode
 
+    def row(self) -> HostRow:
+        return HostRow(self.name, self.profile, self.mac, self.ip, self.nfs_path, self.root_mode)
+
+
+class HostRow(NamedTuple):
+    """What the server snippets read of a host (boot/server.py): cheap to make and to
+    keep for 50,000 hosts, so that a publish of a few changed hosts (publish/delta.py)
+    puts the snippets together without the others' Host objects."""
+
+    name: str
+    profile: str
+    mac: str | None
+    ip: str | None
+    nfs_path: str | None
+    root_mode: str | None
+
+    def mode_in(self, profile: Profile) -> str:
+        return self.root_mode or profile.root_mode
+
 
 BUILD_ENGINES = ("local", "distcc")
 
@@ -282,6 +302,7 @@ class Site:
     build: BuildConfig = field(default_factory=BuildConfig)  # [build]: distcc pool, shared ccache
     http_base: str | None = None  # [site] http_base: iPXE fetches kernels over HTTP from here ("/"-ended)
     lines: LineIndex | None = field(default=None, repr=False)
+    text_sha256: str | None = field(default=None, repr=False)  # of the bytes load_site read
 
     @property
     def lock_file(self) -> Path:

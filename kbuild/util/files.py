@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` so that ``path`` holds either the old or the new content."""
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644, *, sync: bool = True) -> None:
+    """Write ``data`` so that ``path`` holds either the old or the new content (``sync``:
+    the content is on disk before the rename; without, a cache checked by its digest
+    may be torn after a power cut)."""
     import tempfile  # here, not at the top: `kbuild verify` never writes
 
     path = Path(path)
@@ -25,7 +27,8 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

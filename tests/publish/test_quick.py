@@ -217,9 +217,20 @@ def test_kbuild_publish_answers_a_second_run_without_loading_the_site(tmp_path: 
     monkeypatch.setattr(cmd, "load_site", never)
     assert cmd.run(args) == 0
     assert "already up to date at generation 1" in capsys.readouterr().err
-    _touch_site(site, target)                      # changed: the full publish runs
+    # only a host table changed: its profile is verified, the hosts' short path publishes it
+    checked: list[str] = []
+    monkeypatch.setattr(vprofile, "verify_profile",
+                        lambda s, p: checked.append(p.name) or types.SimpleNamespace(passed=True))
+    site.path.write_text(site.path.read_text().replace('name = "h1"', 'name = "h1"\nextra = ["quiet"]'))
+    assert cmd.run(args) == 0
+    assert "published generation 2" in capsys.readouterr().err and checked == ["nfsroot"]
+    _site_table_edited(site)                       # changed before the hosts: the full publish runs
     with pytest.raises(AssertionError, match="loaded the site"):
         cmd.run(args)
+
+
+def _site_table_edited(site: Site) -> None:
+    site.path.write_text(site.path.read_text().replace("[site]", "# the site\n[site]", 1))
 
 
 def test_a_record_made_from_the_publishs_own_stats_still_sees_a_later_edit(tmp_path: Path) -> None:
