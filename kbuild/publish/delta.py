@@ -42,6 +42,7 @@ import errno
 import hashlib
 import itertools
 import json
+import operator
 import os
 import time
 from array import array
@@ -156,38 +157,30 @@ def _plan(site_path: Path, dest: Path, doc: dict[str, Any], tree: SafeTree,
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    old, new = hoststate.split_site(old_text), hoststate.split_site(text)
-    if old is None or new is None or old[0] != new[0] or len(data) > MAX_SITE_BYTES:
+    if len(data) > MAX_SITE_BYTES:
         return None
-    head, old_tables, new_tables = new[0], old[1], new[1]
-    index = {t: i for i, t in enumerate(old_tables)}
-    if len(rows) != len(old_tables) or len(index) != len(old_tables):
+    changed = hoststate.changed_tables(old_text, text)
+    if changed is None or len(rows) != changed.count_old:
         return None
-    kept = [index.get(t) for t in new_tables]
-    added = [j for j, i in enumerate(kept) if i is None]
-    if len(added) > MAX_CHANGED:
-        return None
-    used = set(kept)
-    used.discard(None)
-    if len(used) != len(kept) - len(added):
+    region = _kept(changed.old, changed.new)
+    if region is None:
         return None                 # a table twice: the full load reports the duplicate
-    gone = [i for i in range(len(old_tables)) if i not in used] \
-        if len(used) != len(old_tables) else []
+    at = changed.first
+    after = changed.count_old - at - len(changed.old)
+    kept = [*range(at), *(None if i is None else at + i for i in region),
+            *range(changed.count_old - after, changed.count_old)]
+    added = [j for j, i in enumerate(region) if i is None]
+    gone = sorted(set(range(len(changed.old))) - {i for i in region if i is not None})
     if len(added) + len(gone) > MAX_CHANGED:
         return None
-    new_site = _part_site(hoststate.join_tables(head, [new_tables[j] for j in added]), site_path)
-    old_site = _part_site(hoststate.join_tables(head, [old_tables[i] for i in gone]), site_path)
+    head = changed.head
+    new_site = _part_site(hoststate.join_tables(head, [changed.new[j] for j in added]), site_path)
+    old_site = _part_site(hoststate.join_tables(head, [changed.old[i] for i in gone]), site_path)
+    gone = [at + i for i in gone]
     if new_site is None or old_site is None or len(new_site.hosts) != len(added) \
             or len(old_site.hosts) != len(gone):
         return None
-    gone_set = set(gone)
-    keep_rows = [r for i, r in enumerate(rows) if i not in gone_set] if gone else rows
-    names = {r.name for r in keep_rows}
-    macs = {r.mac for r in keep_rows}
-    ips = {r.ip for r in keep_rows}
-    macs.discard(None)
-    ips.discard(None)
-    if any(h.name in names or h.mac in macs or h.ip in ips for h in new_site.hosts):
+    if _taken(rows, gone, new_site):
         return None                 # the full load names both hosts and their lines
     if verify is not None and new_site.hosts:
         verify(new_site, sorted({h.profile for h in new_site.hosts}))
@@ -200,7 +193,7 @@ def _plan(site_path: Path, dest: Path, doc: dict[str, Any], tree: SafeTree,
     if top is None:
         return None
     bits = top["shard_bits"]
-    count = sum(len(ns) for _d, ns in doc["dirs"])
+    count = sum(len(ns) for _d, ns in quick.record_dirs(doc))
     gone_rels = sorted(old_files.keys() - new_files.keys())
     new_rels = sorted(new_files.keys() - old_files.keys())
     if shard_bits(count + len(new_rels) - len(gone_rels), bits) != bits:
@@ -240,6 +233,43 @@ def _plan(site_path: Path, dest: Path, doc: dict[str, Any], tree: SafeTree,
         return None
     return _Plan(new_site, data, all_rows, spliced[0], spliced[1], top, parts, writes, gone_rels,
                  new_rels, stamped)
+
+
+def _kept(old: list[str], new: list[str]) -> list[int | None] | None:
+    """For each new table, the position of the same old one (None: added or edited); None
+    when a table is there twice. Tables in the same place are found first, one by one,
+    from both ends: an edit, an append or a removal hashes only what lies between."""
+    n_old, n_new = len(old), len(new)
+    lim = min(n_old, n_new)
+    p = 0
+    while p < lim and old[p] == new[p]:
+        p += 1
+    q = 0
+    while q < lim - p and old[n_old - 1 - q] == new[n_new - 1 - q]:
+        q += 1
+    index = {old[i]: i for i in range(p, n_old - q)}
+    middle = [index.get(new[j]) for j in range(p, n_new - q)]
+    found = [i for i in middle if i is not None]
+    if len(set(found)) != len(found):
+        return None
+    return [*range(p), *middle, *range(n_old - q, n_old)]
+
+
+def _taken(rows: list[HostRow], gone: list[int], site: Site) -> bool:
+    """Whether a host of ``site`` has a name, MAC or IP of a host that stays."""
+    gone_set = set(gone)
+    for field, values in ((0, [h.name for h in site.hosts]), (2, [h.mac for h in site.hosts]),
+                          (3, [h.ip for h in site.hosts])):
+        column = list(map(operator.itemgetter(field), rows))
+        wanted = [v for v in values if v is not None]
+        if len(wanted) <= 8:        # a few: count them in the column (in C), hash nothing
+            if any(column.count(v) > sum(1 for i in gone if column[i] == v) for v in wanted):
+                return True
+            continue
+        staying = set(column) if not gone else {v for i, v in enumerate(column) if i not in gone_set}
+        if any(v in staying for v in wanted):
+            return True
+    return False
 
 
 def _bad(why: str) -> UserError:

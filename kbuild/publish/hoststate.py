@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from kbuild.publish.manifest import store_dir
@@ -41,10 +42,120 @@ def split_site(text: str) -> tuple[str, list[str]] | None:
     tables = tail.split("\n" + _TABLE)
     if tail.count("\n[") != len(tables) - 1 or _INDENTED_TABLE.search(tail) is not None:
         return None
-    rest = _REST_OF_HEADER.match
-    if not all(rest(t) for t in tables):
-        return None
+    # each table starts with the rest of its header line: a newline, mostly
+    if tail.count(f"\n{_TABLE}\n") + tables[0].startswith("\n") != len(tables) - 1 + 1:
+        rest = _REST_OF_HEADER.match
+        if not all(rest(t) for t in tables):
+            return None
     return text[:first.start()], tables
+
+
+@dataclass
+class Changed:
+    """Where two site texts differ, in whole host tables: both are ``head``, then
+    ``first`` tables alike, then ``old`` (``new``), then the same tables to the end;
+    ``count_old``: the old text's number of tables. Tables as split_site gives them."""
+
+    head: str
+    first: int
+    old: list[str]
+    new: list[str]
+    count_old: int
+
+
+def changed_tables(old: str, new: str) -> Changed | None:
+    """The host tables ``new`` changed from ``old`` (both valid site texts), found by
+    comparing the texts from both ends, without splitting them into 50,000 tables; None
+    unless both hold only host tables after their head, each with a plain ``[[hosts]]``
+    line, and they differ only after the head."""
+    # the old text passed _plain_tables when it was kept (save_state)
+    first = _plain_tables(new)
+    if first is None or not old.startswith(new[:first] + _TABLE + "\n"):
+        return None
+    sep = "\n" + _TABLE
+    p = _common_prefix(old, new)
+    s = _common_suffix(old, new, min(len(old), len(new)) - p)
+    # the region starts at the header of the table holding the first difference (the
+    # whole header within the common part) and ends at the first header wholly after
+    # the last difference
+    a = new.rfind(sep, 0, p) + 1
+    if a <= first:
+        a = first
+    end = new.find(sep, len(new) - s)
+    b_new = len(new) if end < 0 else end + 1
+    b_old = b_new - len(new) + len(old)
+    if b_new < a or b_old < a:
+        return None
+    return Changed(new[:first], new.count(sep, first, a) + 1 if a > first else 0,
+                   _region_tables(old, a, b_old), _region_tables(new, a, b_new),
+                   old.count(sep, first) + 1)
+
+
+def _region_tables(text: str, a: int, b: int) -> list[str]:
+    if a == b:
+        return []
+    part = text[a + len(_TABLE):b - 1 if b < len(text) else b]
+    return part.split("\n" + _TABLE)
+
+
+def _plain_tables(text: str) -> int | None:
+    """Where the first host table starts, when every table after it is a plain
+    ``[[hosts]]`` line and what split_site can cut; else None."""
+    if '"""' in text or "'''" in text:
+        return None
+    m = _HEADER.search(text)
+    if m is None or m.start() == 0:
+        return None
+    at = m.start()
+    n = text.count("\n" + _TABLE, at)
+    if not text.startswith(_TABLE + "\n", at) or text.count("\n[", at) != n \
+            or text.count(f"\n{_TABLE}\n", at) != n \
+            or (text.find("\n ", at) >= 0 or text.find("\n\t", at) >= 0) \
+            and _INDENTED_TABLE.search(text, at) is not None:
+        return None
+    return at
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix, compared a block at a time."""
+    n = min(len(a), len(b))
+    i = 0
+    step = 1 << 16
+    while i < n:
+        j = min(i + step, n)
+        if a[i:j] != b[i:j]:
+            while j - i > 64:
+                m = (i + j) // 2
+                if a[i:m] == b[i:m]:
+                    i = m
+                else:
+                    j = m
+            while i < j and a[i] == b[i]:
+                i += 1
+            return i
+        i = j
+    return n
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """The length of the longest common suffix, at most ``limit``."""
+    la, lb = len(a), len(b)
+    i = 0
+    step = 1 << 16
+    while i < limit:
+        j = min(i + step, limit)
+        if a[la - j:la - i] != b[lb - j:lb - i]:
+            while j - i > 64:
+                m = (i + j) // 2
+                if a[la - m:la - i] == b[lb - m:lb - i]:
+                    i = m
+                else:
+                    j = m
+            while i < j and a[la - 1 - i] == b[lb - 1 - i]:
+                i += 1
+            return i
+        i = j
+    return limit
 
 
 def join_tables(head: str, tables: Sequence[str]) -> str:
@@ -77,19 +188,26 @@ def save_state(target: Path, site: Site, segments: dict[str, list[str]]) -> str 
     if site.text_sha256 is None or hashlib.sha256(data).hexdigest() != site.text_sha256:
         return None
     split = split_site(text)
-    if split is None or len(split[1]) != len(site.hosts):
+    if split is None or len(split[1]) != len(site.hosts) or _plain_tables(text) is None:
         return None
     return write_state(target, data, site.text_sha256, [h.row() for h in site.hosts],
                         {name: [len(s) for s in segs] for name, segs in segments.items()})
 
 
 def write_state(target: Path, data: bytes, sha: str, rows: Sequence[HostRow],
-                 lengths: dict[str, list[int]]) -> str:
+                lengths: dict[str, list[int]]) -> str | None:
+    """Keep the state; its digest, or None when a value cannot be kept (a NUL in it)."""
+    # each field of every row as one string, NUL between rows, "" for None (no field
+    # that may be None is ever empty): reads in a fraction of a list of 300,000 strings
+    columns = {f: "\0".join([v or "" for v in col]) if rows else ""
+               for f, col in zip(HostRow._fields, zip(*rows, strict=True) if rows else
+                                 [()] * len(HostRow._fields), strict=True)}
+    if any(c.count("\0") != max(len(rows) - 1, 0) for c in columns.values()):
+        return None
     # a cache checked by its digest: not synced (torn after a power cut, it is not used)
     atomic_write_bytes(_site_copy(target), data, sync=False)
-    columns = dict(zip(HostRow._fields, map(list, zip(*rows, strict=True)), strict=True)) \
-        if rows else {f: [] for f in HostRow._fields}
-    doc = {"format": STATE_FORMAT, "site_sha256": sha, "columns": columns, "segments": lengths}
+    doc = {"format": STATE_FORMAT, "site_sha256": sha, "count": len(rows), "columns": columns,
+           "segments": lengths}
     raw = json.dumps(doc, separators=(",", ":")).encode()
     atomic_write_bytes(state_path(target), raw, sync=False)
     return hashlib.sha256(raw).hexdigest()
@@ -111,16 +229,17 @@ def load_state(target: Path, digest: str) -> tuple[str, list[HostRow], dict[str,
         return None
     if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT \
             or doc.get("site_sha256") != hashlib.sha256(data).hexdigest() \
-            or not isinstance(doc.get("columns"), dict) or not isinstance(doc.get("segments"), dict):
+            or not isinstance(doc.get("columns"), dict) or not isinstance(doc.get("segments"), dict) \
+            or type(doc.get("count")) is not int:
         return None
-    columns = [doc["columns"].get(f) for f in HostRow._fields]
-    if not all(isinstance(c, list) for c in columns):
+    n = doc["count"]
+    joined = [doc["columns"].get(f) for f in HostRow._fields]
+    if not all(isinstance(c, str) for c in joined):
         return None
-    n = len(columns[0])
-    allowed = {str, type(None)}
-    if any(len(c) != n or not set(map(type, c)) <= allowed for c in columns) \
-            or not set(map(type, columns[0] + columns[1])) <= {str}:
+    columns = [c.split("\0") if n else [] for c in joined]
+    if any(len(c) != n for c in columns):
         return None
+    columns[2:] = [[v or None for v in c] for c in columns[2:]]
     segments = doc["segments"]
     if not all(isinstance(v, list) and len(v) == n and set(map(type, v)) <= {int}
                for v in segments.values()):

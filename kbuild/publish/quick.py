@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
+import operator
 import os
 import time
 from array import array
@@ -73,8 +75,12 @@ def _group(relpaths: Iterable[str]) -> list[tuple[str, list[str]]]:
 STAMP_FIELDS = 6
 
 
+_STAMP_GETTER = operator.attrgetter("st_mode", "st_dev", "st_ino", "st_size", "st_mtime_ns",
+                                    "st_ctime_ns")
+
+
 def stamp_ints(s: os.stat_result) -> tuple[int, int, int, int, int, int]:
-    return (s.st_mode, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+    return _STAMP_GETTER(s)  # type: ignore[no-any-return]
 
 
 def stamps_digest(ints: array[int]) -> str:
@@ -92,6 +98,7 @@ def _tree_stamps(tree: SafeTree, dirs: Sequence[tuple[str, list[str]]],
     given the array of stamps digested."""
     ints: list[int] = []
     add = ints.extend
+    fields = _STAMP_GETTER
     st_at = os.stat
     for d, names in dirs:
         prefix = f"{d}/" if d else ""
@@ -108,8 +115,7 @@ def _tree_stamps(tree: SafeTree, dirs: Sequence[tuple[str, list[str]]],
                 stats = [st_at(n, dir_fd=fd, follow_symlinks=False) for n in names]
             except FileNotFoundError:
                 return None
-        for s in stats:
-            add((s.st_mode, s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns))
+        add(itertools.chain.from_iterable(map(fields, stats)))
         if ctimes is not None:
             for n, s in zip(names, stats, strict=True):
                 ctimes[prefix + n] = s.st_ctime_ns
@@ -204,7 +210,9 @@ def record_locked(target: Path, site_path: Path, inputs: Sequence[str | Path],
     doc = {"format": FORMAT, "site": str(Path(site_path).resolve()), "target": str(target),
            "code": code_identity(), "inputs": {str(p): path_stamp(p) for p in inputs},
            "manifest": path_stamp(manifest), "generation": report.generation,
-           "verified": verified, "warnings": list(warnings), "dirs": dirs,
+           "verified": verified, "warnings": list(warnings),
+           # a file name has no NUL: each directory's names as one string reads fast
+           "dirs": [[d, "\0".join(names)] for d, names in dirs],
            "stamps": digest, "racy": racy, "hosts": hosts}
     atomic_write_bytes(path, json.dumps(doc, separators=(",", ":")).encode())
     return True
@@ -253,7 +261,14 @@ def stale_inputs(doc: dict[str, Any], target: Path, tree: SafeTree,
 
 
 def record_dirs(doc: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    return [(str(d), [str(n) for n in names]) for d, names in doc["dirs"]]
+    """The record's files by directory (names sorted); a malformed record raises
+    TypeError or ValueError."""
+    out = []
+    for d, names in doc["dirs"]:
+        if not isinstance(d, str) or not isinstance(names, str):
+            raise TypeError("dirs")
+        out.append((d, names.split("\0")))
+    return out
 
 
 def record_names(dirs: Sequence[tuple[str, list[str]]]) -> list[str]:
