@@ -105,7 +105,33 @@ def site(data: bytes, workdir: Path) -> str:
                 raise GarbageAccepted(f"profile {p.name!r}: empty nfsroot path or server")
         if not s.artifacts.is_relative_to(root) or s.artifacts == root or s.tftp_root == root:
             raise GarbageAccepted(f"artifacts {s.artifacts} / tftp_root {s.tftp_root}")
+    _changed_tables(data.decode("utf-8", "replace"))
     return status
+
+
+_PLAIN_SITE = "[site]\nkeep_generations = 2\n" + "".join(
+    f'\n[[hosts]]\nname = "h{i}"\nip = "10.0.0.{i}"\n' for i in range(3))
+
+
+def _changed_tables(text: str) -> None:
+    """The hosts' short path compares the site text with the one it kept (as it was
+    published): any text against a plain one, both ways, must cut both into the same
+    outer tables and the region between (or decline), never crash."""
+    from kbuild.publish import hoststate
+
+    for old, new in ((_PLAIN_SITE, text), (text, _PLAIN_SITE)):
+        got = hoststate.changed_tables(old, new)
+        split_old, split_new = hoststate.split_site(old), hoststate.split_site(new)
+        if got is None or split_old is None or split_new is None \
+                or hoststate._plain_tables(old) is None:
+            continue
+        t_old, t_new = split_old[1], split_new[1]
+        after = len(t_old) - got.first - len(got.old)
+        if (got.count_old != len(t_old) or t_old[got.first:got.first + len(got.old)] != got.old
+                or t_new[:got.first] != t_old[:got.first]
+                or t_new[got.first:got.first + len(got.new)] != got.new
+                or t_new[got.first + len(got.new):] != t_old[len(t_old) - after:]):
+            raise GarbageAccepted(f"changed_tables cut {old[:60]!r} / {new[:60]!r} wrongly")
 
 
 def manifest(data: bytes, workdir: Path) -> str:
