@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kbuild.errors import UserError
+from kbuild.errors import KbuildError, UserError
 from kbuild.publish import apply as publish
 from kbuild.publish import delta, hoststate, stage
 from kbuild.publish.manifest import STORE_NAME, read_manifest
@@ -312,3 +312,38 @@ def test_changed_tables_cuts_both_texts_into_the_same_parts(before: list[str], a
     assert split_new[1][:got.first] == split_old[1][:got.first]
     assert split_new[1][got.first:got.first + len(got.new)] == got.new
     assert split_new[1][got.first + len(got.new):] == split_old[1][len(split_old[1]) - rest:]
+
+
+def test_a_short_publish_cut_off_is_finished_by_the_next_one(published, tmp_path, monkeypatch) -> None:
+    """A full disk (or a kill) after the first entry: the pending manifest tells the
+    truth, the next publish is a full one and finishes the job."""
+    import errno
+
+    from kbuild.publish import writes
+
+    site, target = published
+    after = "".join(host(i, "quiet" if i in (1, 2) else "") for i in range(4))
+    _edit(site, after)
+    calls = []
+    real = writes.replace_file
+
+    def full_disk(*a: object, **k: object) -> None:
+        calls.append(a)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(*a, **k)       # type: ignore[arg-type]
+    monkeypatch.setattr(delta, "replace_file", full_disk)
+    with pytest.raises(KbuildError, match="no space left on the device"):
+        delta.publish_short(site.path, target)
+    assert "pending" in json.loads((target / "kbuild-manifest.json").read_text())
+    monkeypatch.setattr(delta, "replace_file", real)
+    assert delta.publish_short(site.path, target) is None
+    stage.stage_with_plan(load_site(site.path), target)
+    assert (_tree(target), _entries(target)) == _full(site.path, tmp_path / "fresh")[:2]
+
+
+def test_a_mac_changed_moves_the_hosts_files(tmp_path: Path) -> None:
+    before = "".join(host(i) for i in range(3))
+    report = _short_equals_full(tmp_path, before, before.replace("aa:02:01", "aa:02:21"))
+    assert "pxelinux.cfg/01-52-54-00-aa-02-21" in report.written
+    assert "pxelinux.cfg/01-52-54-00-aa-02-01" in report.removed
