@@ -4,6 +4,7 @@
 Builds a site with N hosts (MAC + IP, profile nfsroot, pxelinux only, as most diskless
 pools use one loader) on top of the repo's site, with a stand-in build record, and
 times what `kbuild publish` does in process (verify aside): the quick no-op check, else
+the hosts' short path (kbuild/publish/delta.py: only the changed [[hosts]] tables), else
 load kbuild.toml, plan the tree, publish, write the server snippets and the inputs record.
   * cold: into an empty target
   * nothing changed: the same again
@@ -243,7 +244,8 @@ def rows(runs: list[dict[str, dict[str, float]]], n: int) -> list[dict[str, obje
     for key, label in labels.items():
         k = _stats([r[key]["total"] for r in runs])
         anchor = _stats([r["floor"]["total"] for r in runs]) if key == "cold" else None
-        out.append({"figure": f"{n} hosts: {label} (quick check, else load+plan+publish, in process)",
+        out.append({"figure": f"{n} hosts: {label} (no-op check, hosts' short path, else the "
+                              "full publish; in process)",
                     "target": f"<= {TARGETS[key]:g} s", "kbuild": k,
                     "anchor_name": "bare create+rename of the entry files" if anchor else "",
                     "anchor": anchor, "ratio": k["median"] / anchor["median"] if anchor else None,
