@@ -2,20 +2,21 @@
 
 A full publish of 50,000 hosts loads every host, renders every host's files, compares
 every file with the tree, rebuilds the server snippets and reads the whole manifest:
-seconds, for one edited host. After each site publish, ``save_state`` keeps in
-``<target>/.kbuild/hosts.json`` the site file's text, each host's row (what the server
-snippets read of it) and the length of each host's part of the per-host snippets; the
-quick record (quick.py) names that file by its digest. ``publish_hosts`` then takes a
-short path when all of this holds, else it returns None and the caller publishes in
-full (which also reports any problem with its proper line):
+seconds, for one edited host. After each site publish, hoststate.save_state keeps in
+``<target>/.kbuild/`` the site file as read, each host's row (what the server snippets
+read of it) and the length of each host's part of the per-host snippets; the quick
+record (quick.py) names that state by its digest. ``publish_short`` (after the no-op
+answer) then takes a short path when all of this holds, else it returns None and the
+caller publishes in full (which also reports any problem with its proper line):
 
 * the quick record holds for everything but the site file: the same kbuild, the same
   inputs (build records, loaders, snippet files), the live manifest it recorded (format
   2, nothing pending), and every published file still as recorded (one lstat each);
-* the part of the site file before its first ``[[hosts]]`` is unchanged, and every host
-  table starts at a ``[[hosts]]`` line with no other table after them and no multi-line
-  string (so each table's text can be compared as a whole);
-* at most MAX_CHANGED tables were added, edited or removed (moved ones are unchanged),
+* the part of the site file before its first ``[[hosts]]`` is unchanged, every host
+  table starts at a plain ``[[hosts]]`` line, nothing else follows them and there is no
+  multi-line string: then the old and new text, compared from both ends, differ in a
+  run of whole tables (hoststate.changed_tables), and only those are split and matched;
+* at most MAX_CHANGED tables were added, edited or removed there (moved ones are kept),
   and those parse and validate on their own (the part before the hosts plus them), with
   no name, MAC or IP another host keeps;
 * the changed hosts' files need no new directory, are not taken by another file, and
@@ -29,10 +30,11 @@ generation and the live manifest), puts the server snippets together from the ke
 hosts' parts and the new ones', and writes the state and the quick record again.
 Generations and shards no longer kept are removed as apply.py's garbage collection
 would; content-store objects only they used stay until the next full publish that
-makes a generation, whose collection removes every object no kept generation names. The result equals the full
-publish's, file for file and entry for entry (tests/publish/test_delta.py), but for
-the stamps of files the last publish wrote too recently to trust (the full publish
-records them once they are old enough; these stay unstamped and are read instead).
+makes a generation, whose collection removes every object no kept generation names.
+The result equals the full publish's, file for file, entry for entry, snippet for
+snippet (tests/publish/test_delta.py), but for the stamps of files the last publish
+wrote too recently to trust (the full publish records them once they are old enough;
+these stay unstamped and are read instead).
 """
 from __future__ import annotations
 
