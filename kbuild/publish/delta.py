@@ -44,7 +44,6 @@ import errno
 import hashlib
 import itertools
 import json
-import operator
 import os
 import time
 from array import array
@@ -92,7 +91,8 @@ class _Plan:
 
     site: Site                                  # the head plus the added and edited tables
     data: bytes                                 # the site file as read
-    rows: list[HostRow]                         # every host, in file order
+    rows: list[HostRow]                         # every host, in file order ("" for None)
+    columns: hoststate.Columns                  # the same by field
     segments: dict[str, list[str]]              # the per-host snippets' parts, joined by newlines
     lengths: dict[str, list[int]]               # the length of each host's part
     top: dict[str, Any]                         # the live manifest (format 2, no files)
@@ -152,7 +152,7 @@ def _plan(site_path: Path, dest: Path, doc: dict[str, Any], tree: SafeTree,
     state = hoststate.load_state(dest, doc["hosts"])
     if state is None:
         return None
-    old_text, rows, lengths = state
+    old_text, columns, lengths = state
     try:
         with open(site_path, "rb") as f:
             data = f.read(MAX_SITE_BYTES + 1)
@@ -162,7 +162,7 @@ def _plan(site_path: Path, dest: Path, doc: dict[str, Any], tree: SafeTree,
     if len(data) > MAX_SITE_BYTES:
         return None
     changed = hoststate.changed_tables(old_text, text)
-    if changed is None or len(rows) != changed.count_old:
+    if changed is None or len(columns[0]) != changed.count_old:
         return None
     region = _kept(changed.old, changed.new)
     if region is None:
@@ -182,7 +182,7 @@ def _plan(site_path: Path, dest: Path, doc: dict[str, Any], tree: SafeTree,
     if new_site is None or old_site is None or len(new_site.hosts) != len(added) \
             or len(old_site.hosts) != len(gone):
         return None
-    if _taken(rows, gone, new_site):
+    if _taken(columns, gone, new_site):
         return None                 # the full load names both hosts and their lines
     if verify is not None and new_site.hosts:
         verify(new_site, sorted({h.profile for h in new_site.hosts}))
@@ -229,12 +229,13 @@ def _plan(site_path: Path, dest: Path, doc: dict[str, Any], tree: SafeTree,
         if live.get(rel) != w.entry():
             writes.append(w)
     stamped = any(s is not None for _f, s in parts.values())
-    all_rows = _rows(kept, rows, new_site)
-    spliced = _segments(new_site, lengths, kept, all_rows)
+    runs = _runs(kept)
+    new_columns = _columns(kept, runs, columns, new_site)
+    spliced = _segments(new_site, lengths, kept, runs)
     if spliced is None:
         return None
-    return _Plan(new_site, data, all_rows, spliced[0], spliced[1], top, parts, writes, gone_rels,
-                 new_rels, stamped)
+    return _Plan(new_site, data, list(map(HostRow, *new_columns)), new_columns, spliced[0],
+                 spliced[1], top, parts, writes, gone_rels, new_rels, stamped)
 
 
 def _kept(old: list[str], new: list[str]) -> list[int | None] | None:
@@ -257,13 +258,13 @@ def _kept(old: list[str], new: list[str]) -> list[int | None] | None:
     return [*range(p), *middle, *range(n_old - q, n_old)]
 
 
-def _taken(rows: list[HostRow], gone: list[int], site: Site) -> bool:
+def _taken(columns: hoststate.Columns, gone: list[int], site: Site) -> bool:
     """Whether a host of ``site`` has a name, MAC or IP of a host that stays."""
     gone_set = set(gone)
     for field, values in ((0, [h.name for h in site.hosts]), (2, [h.mac for h in site.hosts]),
                           (3, [h.ip for h in site.hosts])):
-        column = list(map(operator.itemgetter(field), rows))
-        wanted = [v for v in values if v is not None]
+        column = columns[field]
+        wanted = [v for v in values if v]
         if len(wanted) <= 8:        # a few: count them in the column (in C), hash nothing
             if any(column.count(v) > sum(1 for i in gone if column[i] == v) for v in wanted):
                 return True
@@ -313,28 +314,42 @@ def _live_top(dest: Path) -> dict[str, Any] | None:
     return top
 
 
-def _rows(kept: list[int | None], rows: list[HostRow], site: Site) -> list[HostRow]:
+def _runs(kept: list[int | None]) -> list[tuple[int, int]]:
+    """Runs of positions (first, last): kept hosts still in their order, or one new host."""
+    cuts = [j for j, (a, b) in enumerate(zip(kept, kept[1:], strict=False), 1)
+            if a is None or b is None or b != a + 1]
+    return list(zip([0, *cuts], [c - 1 for c in cuts] + [len(kept) - 1], strict=True)) \
+        if kept else []
+
+
+def _columns(kept: list[int | None], runs: list[tuple[int, int]], columns: hoststate.Columns,
+             site: Site) -> hoststate.Columns:
+    """The hosts' columns after the change: runs of kept hosts sliced from the old ones,
+    the added hosts' rows put in between."""
     added = iter(site.hosts)
-    return [rows[i] if i is not None else next(added).row() for i in kept]
+    out: hoststate.Columns = [[] for _c in columns]
+    for j, k in runs:
+        i = kept[j]
+        if i is None:
+            for col, v in zip(out, next(added).row(), strict=True):
+                col.append(v or "")
+        else:
+            for col, old in zip(out, columns, strict=True):
+                col += old[i:i + k - j + 1]
+    return out
 
 
 def _segments(site: Site, lengths: dict[str, list[int]], kept: list[int | None],
-              rows: list[HostRow]) -> tuple[dict[str, list[str]], dict[str, list[int]]] | None:
-    """The per-host snippets' parts for ``rows`` and each host's part's length: each run of
-    kept hosts still in their order is one cut of the file the last publish wrote
-    (unchanged since: it is an input of the quick record), the other hosts' parts are
-    made now."""
+              runs: list[tuple[int, int]]) -> tuple[dict[str, list[str]], dict[str, list[int]]] | None:
+    """The per-host snippets' parts and each host's part's length after the change: each
+    run of kept hosts is one cut of the file the last publish wrote (unchanged since: it
+    is an input of the quick record), the other hosts' parts are made now."""
     from kbuild.boot import server
     from kbuild.site import layout
 
     if set(lengths) != set(server.PER_HOST):
         return None
-    made = server.host_segments(site, [r for r, i in zip(rows, kept, strict=True) if i is None])
-    # runs of kept hosts still in their order: (first position, last position)
-    cuts = [j for j, (a, b) in enumerate(zip(kept, kept[1:], strict=False), 1)
-            if a is None or b is None or b != a + 1]
-    runs = list(zip([0, *cuts], [c - 1 for c in cuts] + [len(kept) - 1], strict=True)) \
-        if kept else []
+    made = server.host_segments(site, [h.row() for h in site.hosts])
     pieces: dict[str, list[str]] = {}
     sizes: dict[str, list[int]] = {}
     for name in server.PER_HOST:
@@ -529,8 +544,8 @@ def _finish(plan: _Plan, dest: Path, site_path: Path, doc: dict[str, Any], repor
     built = {b.profile.name for b in built_profiles(site)}
     warnings = [not_built(r.name, r.profile) for r in plan.rows if r.profile not in built]
     warnings += snip.warnings
-    digest = hoststate.write_state(dest, plan.data, hashlib.sha256(plan.data).hexdigest(), plan.rows,
-                          plan.lengths)
+    digest = hoststate.write_state(dest, plan.data, hashlib.sha256(plan.data).hexdigest(),
+                                   plan.columns, plan.lengths)
     listed, stamp_digest = _changed_stamps(doc, stamps, plan.removes, fresh)
     names = quick.record_names(listed)
     changed = {*report.written, *report.removed}

@@ -190,31 +190,34 @@ def save_state(target: Path, site: Site, segments: dict[str, list[str]]) -> str 
     split = split_site(text)
     if split is None or len(split[1]) != len(site.hosts) or _plain_tables(text) is None:
         return None
-    return write_state(target, data, site.text_sha256, [h.row() for h in site.hosts],
+    columns = [[v or "" for v in col] for col in zip(*[h.row() for h in site.hosts], strict=True)] \
+        if site.hosts else [[] for _f in HostRow._fields]
+    return write_state(target, data, site.text_sha256, columns,
                         {name: [len(s) for s in segs] for name, segs in segments.items()})
 
 
-def write_state(target: Path, data: bytes, sha: str, rows: Sequence[HostRow],
+Columns = list[list[str]]     # each HostRow field of every host, "" for None
+
+
+def write_state(target: Path, data: bytes, sha: str, columns: Columns,
                 lengths: dict[str, list[int]]) -> str | None:
-    """Keep the state; its digest, or None when a value cannot be kept (a NUL in it)."""
-    # each field of every row as one string, NUL between rows, "" for None (no field
-    # that may be None is ever empty): reads in a fraction of a list of 300,000 strings
-    columns = {f: "\0".join([v or "" for v in col]) if rows else ""
-               for f, col in zip(HostRow._fields, zip(*rows, strict=True) if rows else
-                                 [()] * len(HostRow._fields), strict=True)}
-    if any(c.count("\0") != max(len(rows) - 1, 0) for c in columns.values()):
+    """Keep the state (``columns``: the hosts' rows by field, "" for None: no field that may
+    be None is ever empty); its digest, or None when a value cannot be kept (a NUL)."""
+    count = len(columns[0])
+    joined = {f: "\0".join(col) for f, col in zip(HostRow._fields, columns, strict=True)}
+    if any(c.count("\0") != max(count - 1, 0) for c in joined.values()):
         return None
     # a cache checked by its digest: not synced (torn after a power cut, it is not used)
     atomic_write_bytes(_site_copy(target), data, sync=False)
-    doc = {"format": STATE_FORMAT, "site_sha256": sha, "count": len(rows), "columns": columns,
+    doc = {"format": STATE_FORMAT, "site_sha256": sha, "count": count, "columns": joined,
            "segments": lengths}
     raw = json.dumps(doc, separators=(",", ":")).encode()
     atomic_write_bytes(state_path(target), raw, sync=False)
     return hashlib.sha256(raw).hexdigest()
 
 
-def load_state(target: Path, digest: str) -> tuple[str, list[HostRow], dict[str, list[int]]] | None:
-    """The site text, the host rows and the snippet parts' lengths of the last publish."""
+def load_state(target: Path, digest: str) -> tuple[str, Columns, dict[str, list[int]]] | None:
+    """The site text, the hosts' columns and the snippet parts' lengths of the last publish."""
     try:
         raw = state_path(target).read_bytes()
         data = _site_copy(target).read_bytes()
@@ -239,9 +242,8 @@ def load_state(target: Path, digest: str) -> tuple[str, list[HostRow], dict[str,
     columns = [c.split("\0") if n else [] for c in joined]
     if any(len(c) != n for c in columns):
         return None
-    columns[2:] = [[v or None for v in c] for c in columns[2:]]
     segments = doc["segments"]
     if not all(isinstance(v, list) and len(v) == n and set(map(type, v)) <= {int}
                for v in segments.values()):
         return None
-    return text, list(map(HostRow, *columns)), segments
+    return text, columns, segments
