@@ -207,12 +207,13 @@ def write_state(target: Path, data: bytes, sha: str, columns: Columns,
     joined = {f: "\0".join(col) for f, col in zip(HostRow._fields, columns, strict=True)}
     if any(c.count("\0") != max(count - 1, 0) for c in joined.values()):
         return None
-    # a cache checked by its digest: not synced (torn after a power cut, it is not used)
-    atomic_write_bytes(_site_copy(target), data, sync=False)
+    # a cache checked by its digest: not synced (torn after a power cut, it is not used);
+    # owner-only: the tree is served by TFTP, and the site file lists every host
+    atomic_write_bytes(_site_copy(target), data, 0o600, sync=False)
     doc = {"format": STATE_FORMAT, "site_sha256": sha, "count": count, "columns": joined,
            "segments": lengths}
     raw = json.dumps(doc, separators=(",", ":")).encode()
-    atomic_write_bytes(state_path(target), raw, sync=False)
+    atomic_write_bytes(state_path(target), raw, 0o600, sync=False)
     return hashlib.sha256(raw).hexdigest()
 
 

@@ -214,7 +214,8 @@ def record_locked(target: Path, site_path: Path, inputs: Sequence[str | Path],
            # a file name has no NUL: each directory's names as one string reads fast
            "dirs": [[d, "\0".join(names)] for d, names in dirs],
            "stamps": digest, "racy": racy, "hosts": hosts}
-    atomic_write_bytes(path, json.dumps(doc, separators=(",", ":")).encode())
+    # owner-only: the tree is served by TFTP, and the record names the build machine's paths
+    atomic_write_bytes(path, json.dumps(doc, separators=(",", ":")).encode(), 0o600)
     return True
 
 

@@ -347,3 +347,11 @@ def test_a_mac_changed_moves_the_hosts_files(tmp_path: Path) -> None:
     report = _short_equals_full(tmp_path, before, before.replace("aa:02:01", "aa:02:21"))
     assert "pxelinux.cfg/01-52-54-00-aa-02-21" in report.written
     assert "pxelinux.cfg/01-52-54-00-aa-02-01" in report.removed
+
+
+def test_the_state_and_record_are_not_for_the_tftp_server(published) -> None:
+    """The tree is served by TFTP (as another user): the copy of the site file and the
+    records kbuild keeps beside it are readable by their owner only."""
+    _site, target = published
+    for name in (hoststate.STATE_NAME, hoststate.SITE_COPY, "inputs.json"):
+        assert (target / STORE_NAME / name).stat().st_mode & 0o077 == 0, name
