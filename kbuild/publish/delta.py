@@ -250,6 +250,16 @@ def _kept(old: list[str], new: list[str]) -> list[int | None] | None:
     q = 0
     while q < lim - p and old[n_old - 1 - q] == new[n_new - 1 - q]:
         q += 1
+    if n_old == n_new:
+        # as many tables: those that differ in place (two hosts edited far apart leave
+        # every table between them where it was) are matched among themselves
+        differ = [i for i in range(p, n_old - q) if old[i] != new[i]]
+        index = {old[i]: i for i in differ}
+        out: list[int | None] = list(range(n_old))
+        for i in differ:
+            out[i] = index.get(new[i])
+        found = [out[i] for i in differ if out[i] is not None]
+        return out if len(set(found)) == len(found) else None
     index = {old[i]: i for i in range(p, n_old - q)}
     middle = [index.get(new[j]) for j in range(p, n_new - q)]
     found = [i for i in middle if i is not None]
