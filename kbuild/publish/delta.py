@@ -57,11 +57,11 @@ from kbuild.publish import hoststate, quick
 from kbuild.publish.manifest import (
     FORMAT,
     MANIFEST_NAME,
-    SHARD_FILE_RE,
     SHARDS,
     _read_shard,
     bucket_of,
     generations,
+    keep_generations,
     now,
     render_compact,
     render_manifest,
@@ -69,6 +69,7 @@ from kbuild.publish.manifest import (
     shard_bits,
     stamp,
     store_dir,
+    sweep_shards,
 )
 from kbuild.publish.oserrors import os_errors
 from kbuild.publish.plan import PublishReport, TreeFile, Want
@@ -507,34 +508,32 @@ def _stamped(report: PublishReport, dest: Path) -> PublishReport:
     return report
 
 
+class _Unreadable(Exception):
+    pass
+
+
 def _collect(dest: Path, doc: dict[str, Any], keep: int) -> None:
     """Remove the generations and shards apply.py's collection would; leave objects to
     the next full publish (finding the unused ones means reading every kept shard)."""
-    gdir = store_dir(dest) / "generations"
-    chain: dict[int, dict[str, Any]] = {doc["generation"]: doc}
-    prev = doc.get("previous")
-    while type(prev) is int and len(chain) < keep and (gdir / f"{prev}.json").exists():
+    def top_only(path: Path, _generation: int) -> dict[str, Any]:
         try:
-            pdoc = json.loads((gdir / f"{prev}.json").read_bytes())
+            pdoc = json.loads(path.read_bytes())
         except (OSError, ValueError, RecursionError):
-            return                  # the next full publish collects (and reports) it
+            raise _Unreadable from None
         if not isinstance(pdoc, dict):
-            return
-        chain[prev] = pdoc
-        prev = pdoc.get("previous")
-    for g in generations(dest):
-        if g not in chain:
-            (gdir / f"{g}.json").unlink(missing_ok=True)
+            raise _Unreadable
+        return pdoc
+
+    try:
+        chain = keep_generations(dest, doc, keep, top_only)
+    except _Unreadable:
+        return                      # the next full publish collects (and reports) it
     used: set[str] = set()
     for d in chain.values():
         shards = d.get("shards")
         if isinstance(shards, dict):
             used.update(v for v in shards.values() if isinstance(v, str))
-    sdir = store_dir(dest) / SHARDS
-    with contextlib.suppress(FileNotFoundError):
-        for name in os.listdir(sdir):
-            if SHARD_FILE_RE.match(name) and name[:-5] not in used:
-                (sdir / name).unlink(missing_ok=True)
+    sweep_shards(dest, used)
 
 
 def _finish(plan: _Plan, dest: Path, site_path: Path, doc: dict[str, Any], report: PublishReport,

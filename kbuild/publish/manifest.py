@@ -22,6 +22,7 @@ import os
 import re
 import stat
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,19 +114,12 @@ def collect_garbage(target: Path, doc: dict[str, Any], keep: int,
     """Keep the live generation and its keep-1 predecessors, and the shards and objects
     they use. ``known``: a generation's document already in memory (the manifest that was
     live), so that 50,000 entries are not parsed again; ``cache``: shards already read."""
-    gdir = store_dir(target) / "generations"
-    chain = {doc["generation"]: doc}
-    prev = doc.get("previous")
-    while prev is not None and len(chain) < keep and (gdir / f"{prev}.json").exists():
-        if known is not None and known.get("generation") == prev:
-            pdoc = known
-        else:
-            pdoc = load_manifest(gdir / f"{prev}.json", check_paths=False, cache=cache)
-        chain[prev] = pdoc
-        prev = pdoc.get("previous")
-    for g in generations(target):
-        if g not in chain:
-            (gdir / f"{g}.json").unlink(missing_ok=True)
+    def load(path: Path, generation: int) -> dict[str, Any]:
+        if known is not None and known.get("generation") == generation:
+            return known
+        return load_manifest(path, check_paths=False, cache=cache)
+
+    chain = keep_generations(target, doc, keep, load)
     used: set[str] = set()
     used_shards: set[str] = set()
     for d in chain.values():
@@ -141,10 +135,33 @@ def collect_garbage(target: Path, doc: dict[str, Any], keep: int,
     for name in os.listdir(objects):
         if name not in used:
             (objects / name).unlink(missing_ok=True)
+    sweep_shards(target, used_shards)
+
+
+def keep_generations(target: Path, doc: dict[str, Any], keep: int,
+                     load: Callable[[Path, int], dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The live generation ``doc`` and its keep-1 predecessors (each read by ``load``,
+    which may raise: then nothing is removed), by number; every other generation's
+    document is removed."""
+    gdir = store_dir(target) / "generations"
+    chain = {doc["generation"]: doc}
+    prev = doc.get("previous")
+    while type(prev) is int and len(chain) < keep and (gdir / f"{prev}.json").exists():
+        pdoc = load(gdir / f"{prev}.json", prev)
+        chain[prev] = pdoc
+        prev = pdoc.get("previous")
+    for g in generations(target):
+        if g not in chain:
+            (gdir / f"{g}.json").unlink(missing_ok=True)
+    return chain
+
+
+def sweep_shards(target: Path, used: set[str]) -> None:
+    """Remove every shard file not in ``used`` (digests)."""
     shards = store_dir(target) / SHARDS
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(shards):
-            if SHARD_FILE_RE.match(name) and name[:-5] not in used_shards:
+            if SHARD_FILE_RE.match(name) and name[:-5] not in used:
                 (shards / name).unlink(missing_ok=True)
 
 
